@@ -1,0 +1,47 @@
+# Custos: `make run` serves the embedded default, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+
+.PHONY: run test test-services migrate bench bench-quick schema clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Each extra set is installed once, and again only when pyproject.toml changes.
+$(VENV)/.installed-%: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[$(subst +,$(comma),$*)]"
+	touch $@
+
+comma := ,
+
+migrate: $(VENV)/.installed-base
+	$(PY) manage.py migrate --no-input -v 1
+	$(PY) manage.py ensure_signing_key
+	$(PY) manage.py collectstatic --no-input -v 0
+
+run: migrate
+	$(VENV)/bin/gunicorn config.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) \
+		--access-logfile - --forwarded-allow-ips=""
+
+test: $(VENV)/.installed-test
+	$(PY) -m pytest -q
+	@if [ "$$CUSTOS_TEST_SERVICES" = "1" ]; then $(MAKE) --no-print-directory test-services; fi
+
+# The same suite against MariaDB and Redis (CUSTOS_TEST_SERVICES=1 makes a missing service fail).
+test-services: $(VENV)/.installed-test+mysql
+	CUSTOS_TEST_SERVICES=1 \
+	CUSTOS_DATABASE_URL=$${CUSTOS_TEST_DATABASE_URL:-mysql://root@127.0.0.1:3306/custos} \
+	CUSTOS_REDIS_URL=$${CUSTOS_TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
+	CUSTOS_BROKER_URL=$${CUSTOS_TEST_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//} \
+	$(PY) -m pytest -q
+
+schema: $(VENV)/.installed-base
+	$(PY) manage.py spectacular --file docs/openapi.yaml --validate
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.db import models
+
+
+class Tenant(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        DISABLED = "disabled"
+
+    id = models.BigAutoField(primary_key=True)
+    name = models.CharField(max_length=128, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "tenants"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, username: str | None = None, password: str | None = None, **extra):  # noqa: ANN003
+        from . import services
+
+        return services.user_create(username=username, password=password, **extra)
+
+    def create_superuser(self, username: str | None = None, password: str | None = None, **extra):  # noqa: ANN003
+        extra.setdefault("user_type", User.UserType.STAFF)
+        extra["is_superuser"] = True
+        return self.create_user(username=username, password=password, **extra)
+
+    def get_by_natural_key(self, username: str):  # noqa: ANN201
+        return self.get(username=username)
+
+
+class User(AbstractBaseUser):
+    """The `users` table of the seed schema; Django's `password`/`last_login` sit on its
+    `password_hash`/`last_login_at` columns."""
+
+    class UserType(models.TextChoices):
+        CUSTOMER = "customer"
+        STAFF = "staff"
+        PARTNER = "partner"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        DISABLED = "disabled"
+        LOCKED = "locked"
+        DELETED = "deleted"
+        MERGED = "merged"
+
+    id = models.BigAutoField(primary_key=True)
+    username = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    email = models.CharField(max_length=128, unique=True, null=True, blank=True)
+    phone = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    password = models.CharField(max_length=255, db_column="password_hash", null=True, blank=True)
+    user_type = models.CharField(max_length=16, choices=UserType.choices, default=UserType.CUSTOMER)
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.PROTECT, db_column="tenant_id",
+                               related_name="users", db_index=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    token_version = models.IntegerField(default=0)
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                    db_column="merged_into_user_id", related_name="+")
+    last_login = models.DateTimeField(null=True, blank=True, db_column="last_login_at")
+    is_superuser = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "username"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        db_table = "users"
+        indexes = [models.Index(fields=["tenant"], name="idx_users_tenant")]
+
+    def __str__(self) -> str:
+        return self.username or self.email or self.phone or f"user {self.pk}"
+
+    # Django admin and auth read these; they are derived from the seed columns.
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def is_staff(self) -> bool:
+        return self.user_type == self.UserType.STAFF and self.is_active
+
+    def has_perm(self, perm: str, obj=None) -> bool:  # noqa: ANN001
+        from django.contrib.auth import get_backends
+
+        if self.is_active and self.is_superuser:
+            return True
+        return any(getattr(b, "has_perm", lambda *a: False)(self, perm, obj) for b in get_backends())
+
+    def has_perms(self, perm_list, obj=None) -> bool:  # noqa: ANN001
+        return all(self.has_perm(p, obj) for p in perm_list)
+
+    def has_module_perms(self, app_label: str) -> bool:
+        from django.contrib.auth import get_backends
+
+        if self.is_active and self.is_superuser:
+            return True
+        return any(getattr(b, "has_module_perms", lambda *a: False)(self, app_label) for b in get_backends())
+
+
+class UserProfile(models.Model):
+    class Gender(models.TextChoices):
+        MALE = "male"
+        FEMALE = "female"
+        OTHER = "other"
+
+    user = models.OneToOneField(User, primary_key=True, on_delete=models.CASCADE, db_column="user_id",
+                                related_name="profile")
+    nickname = models.CharField(max_length=64, null=True, blank=True)
+    avatar = models.CharField(max_length=255, null=True, blank=True)
+    gender = models.CharField(max_length=8, choices=Gender.choices, default=Gender.OTHER)
+    birthday = models.DateField(null=True, blank=True)
+    extra = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        db_table = "user_profiles"

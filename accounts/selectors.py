@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db.models import Q
+
+from .models import User
+
+
+def identifier_taken(*, username: str | None, email: str | None, phone: str | None) -> bool:
+    q = Q()
+    for field, value in (("username", username), ("email", email), ("phone", phone)):
+        if value:
+            q |= Q(**{field: value})
+    return bool(q) and User.objects.filter(q).exists()
+
+
+def user_by_identifier(field: str, value: str) -> User | None:
+    return User.objects.filter(**{field: value}).first()
+
+
+def user_get(*, user_id: int) -> User | None:
+    return User.objects.select_related("profile").filter(pk=user_id).first()
+
+
+def user_public(user: User) -> dict:
+    return {"id": user.pk, "username": user.username, "tenant_id": user.tenant_id,
+            "user_type": user.user_type, "status": user.status}
+
+
+# Rooms above accounts (authz, federation, MFA) add their part of the /users/me answer here
+# from their AppConfig.ready(), so accounts never imports them.
+ME_CONTRIBUTORS: dict[str, "Callable[[User], object]"] = {}
+
+
+def me_contributor(name: str):  # noqa: ANN201
+    def register(fn):  # noqa: ANN001, ANN202
+        ME_CONTRIBUTORS[name] = fn
+        return fn
+
+    return register
+
+
+def user_me(*, user_id: int, tenant_id: int | None) -> dict | None:
+    user = user_get(user_id=user_id)
+    if user is None:
+        return None
+    profile = getattr(user, "profile", None)
+    out = {
+        **user_public(user),
+        "email": user.email,
+        "phone": user.phone,
+        "created_at": user.created_at,
+        "last_login_at": user.last_login,
+        "profile": {
+            "nickname": profile.nickname if profile else None,
+            "avatar": profile.avatar if profile else None,
+            "gender": profile.gender if profile else None,
+            "birthday": profile.birthday if profile else None,
+            "extra": profile.extra if profile else None,
+        },
+        "roles": [],
+        "mfa_enabled": False,
+        "identities": [],
+    }
+    for name, fn in ME_CONTRIBUTORS.items():
+        out[name] = fn(user)
+    return out

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Action(models.TextChoices):
+    """The documented vocabulary of audit actions (docs/audit.md)."""
+
+    USER_REGISTERED = "user.registered"
+    LOGIN_SUCCEEDED = "login.succeeded"
+    LOGIN_FAILED = "login.failed"
+    LOGOUT = "logout"
+    REFRESH_REUSED = "refresh.reused"
+    SESSION_REVOKED = "session.revoked"
+    USER_FORCED_LOGOUT = "user.forced_logout"
+    USER_FROZEN = "user.frozen"
+    USER_ACTIVATED = "user.activated"
+    USER_LOCKED = "user.locked"
+    USER_UNLOCKED = "user.unlocked"
+    USER_DELETED = "user.deleted"
+    PASSWORD_REHASHED = "password.rehashed"
+    ROLE_GRANTED = "role.granted"
+    POLICY_CHANGED = "policy.changed"
+    KEY_CREATED = "key.created"
+    KEY_ROTATED = "key.rotated"
+    IDENTITY_BOUND = "identity.bound"
+    ACCOUNT_MERGED = "account.merged"
+
+
+class Result(models.TextChoices):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"
+
+
+class ActorType(models.TextChoices):
+    USER = "user"
+    SERVICE = "service"
+    SYSTEM = "system"
+    ANONYMOUS = "anonymous"
+
+
+class AuditEvent(models.Model):
+    """Append-only record of security-relevant changes; also the export outbox."""
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    occurred_at = models.DateTimeField(db_index=True)
+    action = models.CharField(max_length=64)
+    result = models.CharField(max_length=16, choices=Result.choices, default=Result.SUCCESS)
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True, default="")
+    subject_user_id = models.BigIntegerField(null=True, blank=True)
+    tenant_id = models.BigIntegerField(null=True, blank=True)
+    ip = models.CharField(max_length=45, null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True, default="")
+    request_id = models.CharField(max_length=128, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "audit_events"
+        indexes = [
+            models.Index(fields=["action", "occurred_at"], name="audit_action_time"),
+            models.Index(fields=["subject_user_id", "occurred_at"], name="audit_subject_time"),
+            models.Index(fields=["tenant_id", "occurred_at"], name="audit_tenant_time"),
+            models.Index(fields=["actor_type", "actor_id", "occurred_at"], name="audit_actor_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%dT%H:%M:%SZ} {self.action} {self.result}"

@@ -1,0 +1,222 @@
+"""Custos settings. Everything that varies between deployments comes from CUSTOS_* variables
+(see config/env.py and the README); the defaults are the embedded mode that `make run` serves."""
+from __future__ import annotations
+
+import dj_database_url
+
+from .env import BASE_DIR, env_bool, env_int, env_list, env_str, secret_key, var_dir
+
+VAR_DIR = var_dir()
+SECRET_KEY = secret_key()
+DEBUG = env_bool("CUSTOS_DEBUG", False)
+ALLOWED_HOSTS = env_list("CUSTOS_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CUSTOS_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "custos",
+    "audit",
+    "keys",
+    "accounts",
+    "authz",
+    "sessions_app",
+    "federation",
+]
+
+MIDDLEWARE = [
+    "custos.middleware.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database -------------------------------------------------------------------------------
+DATABASE_URL = env_str("CUSTOS_DATABASE_URL", f"sqlite:///{VAR_DIR / 'custos.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CUSTOS_DB_CONN_MAX_AGE", 600))}
+_engine = DATABASES["default"]["ENGINE"]
+if "sqlite" in _engine:
+    # WAL lets readers run beside the one writer; the busy timeout makes concurrent writers
+    # (several gunicorn workers, the refresh race) wait for the lock instead of failing.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+elif "mysql" in _engine:
+    DATABASES["default"]["OPTIONS"] = {
+        "charset": "utf8mb4",
+        "isolation_level": "read committed",
+        "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+    }
+    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- cache ----------------------------------------------------------------------------------
+REDIS_URL = env_str("CUSTOS_REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CUSTOS_CACHE_PREFIX", "custos"),
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "custos"}}
+
+# --- celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CUSTOS_BROKER_URL", "memory://")
+CELERY_TASK_ALWAYS_EAGER = env_bool("CUSTOS_CELERY_EAGER", not env_str("CUSTOS_BROKER_URL"))
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+
+# --- auth -----------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["accounts.backends.CustosModelBackend"]
+PASSWORD_HASHERS = [
+    "accounts.hashers.PinnedArgon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+]
+# OWASP's Argon2id minimum (m=19 MiB, t=2, p=1): ~20 ms per hash here instead of ~110 ms for
+# Django's defaults. Changing these makes every login rehash the stored hash once.
+CUSTOS_ARGON2 = {
+    "TIME_COST": env_int("CUSTOS_ARGON2_TIME_COST", 2),
+    "MEMORY_COST": env_int("CUSTOS_ARGON2_MEMORY_KIB", 19456),
+    "PARALLELISM": env_int("CUSTOS_ARGON2_PARALLELISM", 1),
+}
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+     "OPTIONS": {"user_attributes": ("username", "email", "phone")}},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": env_int("CUSTOS_PASSWORD_MIN_LENGTH", 8)}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "accounts.validators.MaximumLengthValidator"},
+]
+
+# --- HTTP -----------------------------------------------------------------------------------
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+CUSTOS_MAX_BODY_BYTES = env_int("CUSTOS_MAX_BODY_BYTES", 64 * 1024)
+CUSTOS_TRUSTED_PROXIES = env_list("CUSTOS_TRUSTED_PROXIES", [])
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["sessions_app.authentication.AccessTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["custos.parsers.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "custos.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Custos API",
+    "DESCRIPTION": "The user domain of the Fly platform. Contract: shared/API.md.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "ApiKey": {"type": "apiKey", "in": "header", "name": "Authorization",
+                       "description": "`ApiKey <key id>.<secret>`"},
+        }
+    },
+}
+
+# --- per-app settings (read through each app's conf.py) -------------------------------------
+CUSTOS_ISSUER = env_str("CUSTOS_ISSUER", "http://127.0.0.1:8000")
+CUSTOS_AUDIENCE = env_str("CUSTOS_AUDIENCE", "fly")
+CUSTOS_KEYS = {
+    "KEY_DIR": env_str("CUSTOS_KEY_DIR", str(VAR_DIR / "keys")),
+    "ALGORITHM": env_str("CUSTOS_SIGNING_ALG", "ES256"),
+    "PUBLISH_DELAY": env_int("CUSTOS_KEY_PUBLISH_DELAY", 600),
+    "JWKS_MAX_AGE": env_int("CUSTOS_JWKS_MAX_AGE", 300),
+    "KEYRING_REFRESH": env_int("CUSTOS_KEYRING_REFRESH", 10),
+}
+CUSTOS_SESSIONS = {
+    "ACCESS_TTL": env_int("CUSTOS_ACCESS_TTL", 900),
+    "REFRESH_TTL": env_int("CUSTOS_REFRESH_TTL", 30 * 24 * 3600),
+    "REFRESH_GRACE": env_int("CUSTOS_REFRESH_GRACE", 10),
+    "LEEWAY": env_int("CUSTOS_TOKEN_LEEWAY", 30),
+    "REVOCATION_POLL": float(env_str("CUSTOS_REVOCATION_POLL", "0.5")),
+}
+
+# simplejwt builds and parses the access tokens; keys.backends supplies the key ring.
+SIMPLE_JWT = {
+    "ALGORITHM": CUSTOS_KEYS["ALGORITHM"],
+    "ACCESS_TOKEN_LIFETIME": __import__("datetime").timedelta(seconds=CUSTOS_SESSIONS["ACCESS_TTL"]),
+    "AUDIENCE": CUSTOS_AUDIENCE,
+    "ISSUER": CUSTOS_ISSUER,
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "sub",
+    "TOKEN_TYPE_CLAIM": None,
+    "JTI_CLAIM": "jti",
+    "LEEWAY": CUSTOS_SESSIONS["LEEWAY"],
+    "UPDATE_LAST_LOGIN": False,
+}
+
+# --- i18n, static ---------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+EMAIL_BACKEND = env_str("CUSTOS_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+
+# --- logging: JSON lines, secrets never logged ---------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "custos.logging.JsonFormatter"}},
+    "filters": {"context": {"()": "custos.logging.RequestContextFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
+    "root": {"handlers": ["console"], "level": env_str("CUSTOS_LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}, "django.server": {"level": "WARNING"}},
+}

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from django.conf import settings
+
+from . import context
+from .exceptions import json_error
+from .netutil import client_ip
+
+log = logging.getLogger("custos.request")
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    """Request id, client address, user agent and device id for everything downstream;
+    refuses oversized bodies before anything parses them."""
+
+    def __init__(self, get_response):  # noqa: ANN001
+        self.get_response = get_response
+        self.max_body = settings.CUSTOS_MAX_BODY_BYTES
+
+    def __call__(self, request):  # noqa: ANN001
+        started = time.perf_counter()
+        meta = request.META
+        incoming = meta.get("HTTP_X_REQUEST_ID", "")
+        # An id we cannot trust to be log-safe is replaced, not echoed.
+        request_id = incoming if _REQUEST_ID_OK.match(incoming) else uuid.uuid4().hex
+        ctx = context.RequestContext(
+            request_id=request_id,
+            ip=client_ip(meta.get("REMOTE_ADDR"), meta.get("HTTP_X_FORWARDED_FOR")),
+            user_agent=meta.get("HTTP_USER_AGENT", "")[:255],
+            device_id=meta.get("HTTP_X_DEVICE_ID", "")[:128],
+        )
+        token = context.set_current(ctx)
+        try:
+            try:
+                length = int(meta.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:
+                response = json_error(400, "validation_error", "Invalid Content-Length.")
+            elif length > self.max_body:
+                response = json_error(400, "validation_error", "The request body is too large.")
+            else:
+                response = self.get_response(request)
+            response["X-Request-Id"] = request_id
+            if request.path.startswith(("/v1/", "/internal/")) or request.path.startswith("/healthz"):
+                log.info("request", extra={
+                    "method": request.method, "path": request.path, "status": response.status_code,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "user_id": getattr(request, "custos_user_id", None),
+                })
+            return response
+        finally:
+            context.reset(token)

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import json
+
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
+
+class StrictJSONParser(JSONParser):
+    """JSON only, and a body that is not a JSON object is a validation error.
+
+    NaN/Infinity are refused (not JSON); the body must be UTF-8."""
+
+    def parse(self, stream, media_type=None, parser_context=None):  # noqa: ANN001
+        try:
+            raw = stream.read() if stream is not None else b""
+        except Exception as exc:  # RequestDataTooBig and friends
+            raise ParseError("The request body could not be read.") from exc
+        if not raw:
+            return {}
+        try:
+            data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ParseError("Malformed JSON body.") from exc
+        if not isinstance(data, dict):
+            raise ParseError("The JSON body must be an object.")
+        return data
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")

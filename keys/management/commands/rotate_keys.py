@@ -1,0 +1,23 @@
+from django.core.management.base import BaseCommand
+
+from audit.services import Actor
+from keys import services
+
+
+class Command(BaseCommand):
+    help = ("Stage a new signing key: published in the JWKS now, signing after the publish delay "
+            "(CUSTOS_KEY_PUBLISH_DELAY) or at once with --activate-now. Also unpublishes expired keys.")
+
+    def add_arguments(self, parser):  # noqa: ANN001
+        parser.add_argument("--alg", choices=["ES256", "RS256"], default=None)
+        parser.add_argument("--activate-now", action="store_true")
+        parser.add_argument("--delay", type=int, default=None, help="seconds before the new key signs")
+
+    def handle(self, *args, **opts):  # noqa: ANN002, ANN003
+        actor = Actor.system("rotate_keys")
+        pruned = services.keys_prune(actor=actor)
+        key = services.keys_rotate(actor=actor, alg=opts["alg"], activate_now=opts["activate_now"],
+                                   publish_delay=opts["delay"])
+        self.stdout.write(f"staged {key.kid} ({key.alg}), signing from {key.activates_at.isoformat()}")
+        for kid in pruned:
+            self.stdout.write(f"unpublished expired key {kid}")

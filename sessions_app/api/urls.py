@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("v1/auth/login", views.LoginView.as_view(), name="login"),
+    path("v1/auth/refresh", views.RefreshView.as_view(), name="refresh"),
+    path("v1/auth/logout", views.LogoutView.as_view(), name="logout"),
+    path("v1/auth/force-logout", views.ForceLogoutView.as_view(), name="force-logout"),
+    path("v1/sessions", views.SessionListView.as_view(), name="sessions"),
+    path("v1/sessions/<str:session_id>", views.SessionDetailView.as_view(), name="session-detail"),
+]

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class SessionsAppConfig(AppConfig):
+    name = "sessions_app"
+    label = "sessions_app"
+
+    def ready(self) -> None:
+        from . import receivers  # noqa: F401 - connects to accounts' signals

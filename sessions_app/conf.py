@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class SessionsSettings:
+    access_ttl: int
+    refresh_ttl: int
+    refresh_grace: int
+    leeway: int
+    revocation_poll: float
+
+
+def conf() -> SessionsSettings:
+    raw = settings.CUSTOS_SESSIONS
+    return SessionsSettings(access_ttl=raw["ACCESS_TTL"], refresh_ttl=raw["REFRESH_TTL"],
+                            refresh_grace=raw["REFRESH_GRACE"], leeway=raw["LEEWAY"],
+                            revocation_poll=raw["REVOCATION_POLL"])

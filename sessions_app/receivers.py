@@ -1,0 +1,10 @@
+from django.dispatch import receiver
+
+from accounts.signals import user_tokens_invalidated
+
+
+@receiver(user_tokens_invalidated, dispatch_uid="sessions_app.end_sessions_on_kick")
+def _end_sessions_on_kick(sender, *, user_id, token_version, reason, **kwargs):  # noqa: ANN001, ANN003
+    from . import services
+
+    services.user_tokens_invalidated(user_id=user_id, token_version=token_version, reason=reason)

@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+from accounts import services as account_services
+from accounts.models import User
+from accounts.selectors import user_public
+from audit.models import Action, Result
+from audit.services import Actor, event_record
+from authz.selectors import user_roles
+from custos import context
+from custos.exceptions import CustosError, NotFound
+
+from .conf import conf
+from .errors import RefreshTokenInvalid, RefreshTokenReused
+from .models import RefreshToken, Revocation, Session
+from .revstate import state as revocation_state
+from .tokens import CustosAccessToken
+
+DEFAULT_SCOPE = "openid profile"
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_in: int
+    session_id: str
+    user: dict[str, Any]
+
+    def as_response(self) -> dict[str, Any]:
+        return {"token_type": "Bearer", "access_token": self.access_token, "expires_in": self.expires_in,
+                "refresh_token": self.refresh_token, "refresh_expires_in": self.refresh_expires_in,
+                "session_id": self.session_id, "user": self.user}
+
+
+def token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def _new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)  # 256 random bits
+
+
+def _successor_of(raw: str) -> str:
+    """The successor of a refresh token is derived, not drawn: every request that spends the
+    same token within the grace window computes the same successor, and nothing but its hash
+    is stored. Without the server secret the successor cannot be guessed from the token."""
+    digest = salted_hmac("custos.refresh.successor", raw, algorithm="sha256").digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def access_token_issue(*, user: User, session: Session) -> tuple[str, int]:
+    ttl = conf().access_ttl
+    token = CustosAccessToken()
+    token.payload.update({
+        "sub": str(user.pk),
+        "tid": session.tenant_id,
+        "jti": uuid.uuid4().hex,
+        "scope": DEFAULT_SCOPE,
+        # Roles are read from Casbin at every issue, never copied from an older token.
+        "roles": user_roles(user_id=user.pk, tenant_id=session.tenant_id),
+        "ver": user.token_version,
+        "sid": session.session_id,
+        "amr": list(session.amr),
+        "auth_time": int(session.auth_time.timestamp()),
+    })
+    return str(token), ttl
+
+
+def _pair(*, user: User, session: Session, refresh_raw: str, refresh_expires_at: datetime,
+          now: datetime) -> TokenPair:
+    access, ttl = access_token_issue(user=user, session=session)
+    return TokenPair(access_token=access, expires_in=ttl, refresh_token=refresh_raw,
+                     refresh_expires_in=max(0, int((refresh_expires_at - now).total_seconds())),
+                     session_id=session.session_id, user=user_public(user))
+
+
+@transaction.atomic
+def session_start(*, user: User, amr: list[str], actor: Actor) -> TokenPair:
+    """A new device session with its first refresh token and an access token."""
+    ctx = context.current()
+    now = timezone.now()
+    session = Session.objects.create(user=user, tenant_id=user.tenant_id, amr=amr, auth_time=now,
+                                     device_id=ctx.device_id or None, user_agent=ctx.user_agent or None,
+                                     ip=ctx.ip)
+    raw = _new_refresh_token()
+    expires_at = now + timedelta(seconds=conf().refresh_ttl)
+    row = RefreshToken.objects.create(user=user, session=session, token_hash=token_hash(raw), expires_at=expires_at)
+    Session.objects.filter(pk=session.pk).update(refresh_token=row)
+    return _pair(user=user, session=session, refresh_raw=raw, refresh_expires_at=expires_at, now=now)
+
+
+def login_password(*, identifier: str, password: str) -> TokenPair:
+    try:
+        user = account_services.credentials_verify(identifier=identifier, password=password)
+    except CustosError as exc:
+        with transaction.atomic():
+            event_record(action=Action.LOGIN_FAILED, actor=Actor.anonymous(), result=Result.FAILURE,
+                         metadata={"method": "password", "reason": exc.code})
+        raise
+    with transaction.atomic():
+        account_services.user_mark_login(user=user)
+        pair = session_start(user=user, amr=["pwd"], actor=Actor.user(user.pk))
+        event_record(action=Action.LOGIN_SUCCEEDED, actor=Actor.user(user.pk), subject_user_id=user.pk,
+                     tenant_id=user.tenant_id, metadata={"method": "password", "session_id": pair.session_id})
+    return pair
+
+
+def _end_sessions(sessions: list[Session], *, reason: str, now: datetime) -> int:
+    """Mark sessions revoked, their tokens too, and publish them on the revocation feed."""
+    ids = [s.pk for s in sessions if not s.revoked]
+    if not ids:
+        return 0
+    Session.objects.filter(pk__in=ids).update(revoked=True, revoked_at=now, revoke_reason=reason[:32])
+    RefreshToken.objects.filter(session_id__in=ids, revoked_at__isnull=True).update(revoked_at=now)
+    sids = [s.session_id for s in sessions if s.pk in ids]
+    Revocation.objects.bulk_create([Revocation(kind=Revocation.KIND_SESSION, user_id=s.user_id,
+                                               session_id=s.session_id, created_at=now)
+                                    for s in sessions if s.pk in ids])
+    transaction.on_commit(lambda: [revocation_state().apply_session(sid) for sid in sids])
+    return len(ids)
+
+
+def refresh_rotate(*, raw: str) -> TokenPair:
+    """Spend a refresh token and return its successor.
+
+    The spending is a conditional UPDATE whose row count picks one winner on SQLite (no row
+    locks) and MariaDB alike. A loser presenting the token that was just spent gets the same
+    (derived) successor while the grace window lasts and the successor is unused; otherwise the
+    token was replayed and its whole session is revoked."""
+    if not isinstance(raw, str) or not raw or len(raw) > 512:
+        raise RefreshTokenInvalid()
+    h = token_hash(raw)
+    c = conf()
+    with transaction.atomic():
+        now = timezone.now()
+        row = (RefreshToken.objects.select_related("session", "user").filter(token_hash=h).first())
+        if (row is None or row.revoked_at is not None or row.session.revoked or row.expires_at <= now
+                or row.user.status != User.Status.ACTIVE):
+            raise RefreshTokenInvalid()
+        session, user = row.session, row.user
+        successor = _successor_of(raw)
+        won = RefreshToken.objects.filter(pk=row.pk, is_used=False).update(is_used=True, used_at=now)
+        if won:
+            expires_at = now + timedelta(seconds=c.refresh_ttl)
+            new = RefreshToken.objects.create(user=user, session=session, token_hash=token_hash(successor),
+                                              parent=row, expires_at=expires_at)
+            Session.objects.filter(pk=session.pk).update(refresh_token=new, last_seen_at=now)
+            return _pair(user=user, session=session, refresh_raw=successor, refresh_expires_at=expires_at, now=now)
+        used_at = RefreshToken.objects.filter(pk=row.pk).values_list("used_at", flat=True).first()
+        child = RefreshToken.objects.filter(parent_id=row.pk).first()
+        in_grace = (c.refresh_grace > 0 and used_at is not None and child is not None
+                    and (now - used_at).total_seconds() <= c.refresh_grace
+                    and not child.is_used and child.revoked_at is None
+                    and child.token_hash == token_hash(successor))
+        if in_grace:
+            return _pair(user=user, session=session, refresh_raw=successor, refresh_expires_at=child.expires_at,
+                         now=now)
+        _end_sessions([session], reason="refresh_reuse", now=now)
+        event_record(action=Action.REFRESH_REUSED, actor=Actor.anonymous(), result=Result.DENIED,
+                     subject_user_id=user.pk, tenant_id=session.tenant_id,
+                     metadata={"session_id": session.session_id, "token_id": row.pk})
+    # Raised outside the atomic block: the revocation above must commit before we answer 401.
+    raise RefreshTokenReused()
+
+
+@transaction.atomic
+def session_revoke(*, session: Session, actor: Actor, reason: str) -> int:
+    n = _end_sessions([session], reason=reason, now=timezone.now())
+    if n:
+        event_record(action=Action.SESSION_REVOKED, actor=actor, subject_user_id=session.user_id,
+                     tenant_id=session.tenant_id, metadata={"session_id": session.session_id, "reason": reason})
+    return n
+
+
+@transaction.atomic
+def logout(*, user_id: int, session_id: str) -> None:
+    session = Session.objects.filter(user_id=user_id, session_id=session_id).first()
+    if session is None:
+        return
+    _end_sessions([session], reason="logout", now=timezone.now())
+    event_record(action=Action.LOGOUT, actor=Actor.user(user_id), subject_user_id=user_id,
+                 tenant_id=session.tenant_id, metadata={"session_id": session_id})
+
+
+def sessions_end_for_user(*, user_id: int, reason: str) -> int:
+    sessions = list(Session.objects.filter(user_id=user_id, revoked=False))
+    return _end_sessions(sessions, reason=reason, now=timezone.now())
+
+
+def user_tokens_invalidated(*, user_id: int, token_version: int, reason: str) -> int:
+    """Receiver side of accounts' token_version bump: end every session and publish the kick."""
+    n = sessions_end_for_user(user_id=user_id, reason=reason)
+    now = timezone.now()
+    Revocation.objects.create(kind=Revocation.KIND_USER, user_id=user_id, min_token_version=token_version,
+                              created_at=now)
+    transaction.on_commit(lambda: revocation_state().apply_user(user_id, token_version))
+    return n
+
+
+@transaction.atomic
+def force_logout_user(*, user_id: int, actor: Actor) -> int:
+    n = sessions_end_for_user(user_id=user_id, reason="forced_logout")
+    account_services.user_token_version_bump(user_id=user_id, actor=actor, reason="forced_logout")
+    tenant_id = User.objects.values_list("tenant_id", flat=True).get(pk=user_id)
+    event_record(action=Action.USER_FORCED_LOGOUT, actor=actor, subject_user_id=user_id, tenant_id=tenant_id,
+                 metadata={"revoked_sessions": n})
+    return n
+
+
+@transaction.atomic
+def force_logout_session(*, session_id: str, actor: Actor) -> int:
+    session = Session.objects.filter(session_id=session_id).first()
+    if session is None:
+        raise NotFound("No such session.")
+    n = _end_sessions([session], reason="forced_logout", now=timezone.now())
+    event_record(action=Action.USER_FORCED_LOGOUT, actor=actor, subject_user_id=session.user_id,
+                 tenant_id=session.tenant_id, metadata={"session_id": session_id, "revoked_sessions": n})
+    return n
