@@ -9,14 +9,17 @@ from .models import User
 
 def identifier_taken(*, username: str | None, email: str | None, phone: str | None) -> bool:
     q = Q()
-    for field, value in (("username", username), ("email", email), ("phone", phone)):
+    for field, value in (("username", username), ("email__iexact", email), ("phone", phone)):
         if value:
             q |= Q(**{field: value})
     return bool(q) and User.objects.filter(q).exists()
 
 
 def user_by_identifier(field: str, value: str) -> User | None:
-    return User.objects.filter(**{field: value}).first()
+    # Email local parts are stored as typed but matched without regard to case, as mail
+    # providers do; the domain is already lower-cased by normalization.
+    lookup = "email__iexact" if field == "email" else field
+    return User.objects.filter(**{lookup: value}).first()
 
 
 def user_get(*, user_id: int) -> User | None:

@@ -66,6 +66,9 @@ DATABASE_URL = env_str("CUSTOS_DATABASE_URL", f"sqlite:///{VAR_DIR / 'custos.sql
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CUSTOS_DB_CONN_MAX_AGE", 600))}
 _engine = DATABASES["default"]["ENGINE"]
 if "sqlite" in _engine:
+    # Tests use a file, not the in-memory default: threads in the refresh race need real
+    # SQLite locking (busy timeout), which shared-cache memory databases do not give.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{env_str('CUSTOS_TEST_DB_SUFFIX', 'default')}.sqlite3")}
     # WAL lets readers run beside the one writer; the busy timeout makes concurrent writers
     # (several gunicorn workers, the refresh race) wait for the lock instead of failing.
     DATABASES["default"]["OPTIONS"] = {
@@ -203,6 +206,7 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
