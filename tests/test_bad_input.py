@@ -1,0 +1,79 @@
+"""Bad input gets a clear 400 with the envelope, never a 500."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+POST_ENDPOINTS = ["/v1/auth/register", "/v1/auth/login", "/v1/auth/refresh"]
+
+
+def _assert_envelope(r, status: int, code: str) -> None:  # noqa: ANN001
+    assert r.status_code == status, r.content
+    body = r.json()
+    assert body["error"]["code"] == code and body["error"]["message"]
+    assert body["request_id"] == r["X-Request-Id"]
+
+
+@pytest.mark.parametrize("path", POST_ENDPOINTS)
+@pytest.mark.parametrize("payload,content_type", [
+    (b"{not json", "application/json"),
+    (b"[1, 2, 3]", "application/json"),
+    (b'"just a string"', "application/json"),
+    (b"\xff\xfe\xfd", "application/json"),
+    (b'{"username": NaN}', "application/json"),
+    (b"username=a&password=b", "application/x-www-form-urlencoded"),
+    (b"<xml/>", "application/xml"),
+    (b"hello", "text/plain"),
+])
+def test_malformed_bodies(client, signing_key, path, payload, content_type):  # noqa: ANN001
+    r = client.post(path, data=payload, content_type=content_type)
+    _assert_envelope(r, 400, "validation_error")
+
+
+@pytest.mark.parametrize("body", [
+    {"username": 123, "password": "x"}, {"username": ["a"], "password": "x"},
+    {"username": "a", "password": {"x": 1}}, {"username": None, "password": None}, {"username": True},
+])
+def test_wrong_types_on_login(client, signing_key, body):  # noqa: ANN001
+    r = client.post("/v1/auth/login", data=body, content_type="application/json")
+    _assert_envelope(r, 400, "validation_error")
+    assert r.json()["error"]["fields"]
+
+
+def test_oversized_body(client, signing_key):  # noqa: ANN001
+    big = b'{"username": "' + b"a" * (70 * 1024) + b'", "password": "x"}'
+    r = client.post("/v1/auth/login", data=big, content_type="application/json")
+    _assert_envelope(r, 400, "validation_error")
+
+
+def test_request_id_is_echoed_or_generated(client, signing_key):  # noqa: ANN001
+    r = client.get("/healthz", HTTP_X_REQUEST_ID="abc-123")
+    assert r["X-Request-Id"] == "abc-123"
+    r = client.get("/healthz", HTTP_X_REQUEST_ID="bad id\r\nInjected: 1")
+    assert r["X-Request-Id"] != "bad id\r\nInjected: 1" and len(r["X-Request-Id"]) == 32
+
+
+def test_unknown_path_and_method(client, signing_key):  # noqa: ANN001
+    _assert_envelope(client.get("/v1/nope"), 404, "not_found")
+    _assert_envelope(client.get("/v1/auth/login"), 405, "method_not_allowed")
+
+
+def test_bad_authorization_headers(client, signing_key):  # noqa: ANN001
+    for value in ("Bearer", "Bearer a b", "Bearer " + "x" * 5000, "Bearer \u00e9\u00e9"):
+        r = client.get("/v1/users/me", HTTP_AUTHORIZATION=value)
+        assert r.status_code == 401, value
+        assert r.json()["error"]["code"] in ("token_invalid", "not_authenticated")
+
+
+def test_long_and_unicode_passwords_are_not_truncated(client, signing_key):  # noqa: ANN001
+    long_pw = "\u00e9t\u00e9 " * 40  # 160 characters, spaces and Unicode
+    r = client.post("/v1/auth/register", data={"username": "longpw", "password": long_pw},
+                    content_type="application/json")
+    assert r.status_code == 201, r.content
+    ok = client.post("/v1/auth/login", data={"username": "longpw", "password": long_pw},
+                     content_type="application/json")
+    assert ok.status_code == 200
+    cut = client.post("/v1/auth/login", data={"username": "longpw", "password": long_pw[:-1]},
+                      content_type="application/json")
+    assert cut.status_code == 401
