@@ -28,12 +28,17 @@ run: migrate
 	$(VENV)/bin/gunicorn config.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) \
 		--access-logfile - --forwarded-allow-ips=""
 
-test: $(VENV)/.installed-test
+# npm `jose` verifies our tokens in tests/test_live_verifiers.py.
+tests/js/node_modules/jose: tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --silent
+	touch $@
+
+test: $(VENV)/.installed-test tests/js/node_modules/jose
 	$(PY) -m pytest -q
 	@if [ "$$CUSTOS_TEST_SERVICES" = "1" ]; then $(MAKE) --no-print-directory test-services; fi
 
 # The same suite against MariaDB and Redis (CUSTOS_TEST_SERVICES=1 makes a missing service fail).
-test-services: $(VENV)/.installed-test+mysql
+test-services: $(VENV)/.installed-test+mysql tests/js/node_modules/jose
 	CUSTOS_TEST_SERVICES=1 \
 	CUSTOS_DATABASE_URL=$${CUSTOS_TEST_DATABASE_URL:-mysql://root@127.0.0.1:3306/custos} \
 	CUSTOS_REDIS_URL=$${CUSTOS_TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \

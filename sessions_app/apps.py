@@ -7,3 +7,4 @@ class SessionsAppConfig(AppConfig):
 
     def ready(self) -> None:
         from . import receivers  # noqa: F401 - connects to accounts' signals
+        from . import schema  # noqa: F401 - OpenAPI description of the bearer scheme

@@ -1,0 +1,9 @@
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class AccessTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "sessions_app.authentication.AccessTokenAuthentication"
+    name = "BearerAuth"
+
+    def get_security_definition(self, auto_schema):  # noqa: ANN001, ANN201
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (typ at+jwt)"}
