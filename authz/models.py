@@ -1,8 +1,24 @@
+from __future__ import annotations
+
+import hashlib
+
 from django.db import models
+
+RULE_FIELDS = ("v0", "v1", "v2", "v3", "v4", "v5")
+
+
+def rule_key(ptype: str, values: list[str] | tuple[str, ...]) -> str:
+    """A stable digest of a rule: the unique index on it refuses duplicates, even from two
+    processes adding the same rule at once, without a 7-column key MySQL cannot index."""
+    joined = "\x1f".join([ptype, *[v if v is not None else "" for v in values]])
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()
 
 
 class CasbinRule(models.Model):
-    """Casbin's own table (seed `casbin_rule`): every role and permission lives here."""
+    """Casbin's own table (seed `casbin_rule`): every role and permission lives here.
+
+    Domain sits in v1 for `p` rules and in v2 for `g` rules; the two indexes below make a
+    tenant's rules one index range each."""
 
     id = models.BigAutoField(primary_key=True)
     ptype = models.CharField(max_length=32)
@@ -12,14 +28,53 @@ class CasbinRule(models.Model):
     v3 = models.CharField(max_length=255, null=True, blank=True)
     v4 = models.CharField(max_length=255, null=True, blank=True)
     v5 = models.CharField(max_length=255, null=True, blank=True)
+    rule_key = models.CharField(max_length=64, unique=True)
 
     class Meta:
         db_table = "casbin_rule"
         indexes = [
-            # g rules are looked up by (subject, domain); p rules by (role, domain).
-            models.Index(fields=["ptype", "v0", "v1"], name="casbin_rule_p_v0_v1"),
-            models.Index(fields=["ptype", "v2"], name="casbin_rule_p_v2"),
+            models.Index(fields=["ptype", "v1"], name="casbin_rule_ptype_v1"),
+            models.Index(fields=["ptype", "v2"], name="casbin_rule_ptype_v2"),
+            models.Index(fields=["ptype", "v0"], name="casbin_rule_ptype_v0"),
         ]
 
+    def values(self) -> list[str]:
+        out = [getattr(self, f) for f in RULE_FIELDS]
+        while out and out[-1] is None:
+            out.pop()
+        return out
+
     def __str__(self) -> str:
-        return ", ".join(v for v in (self.ptype, self.v0, self.v1, self.v2, self.v3) if v)
+        return ", ".join([self.ptype, *self.values()])
+
+
+class PolicyChange(models.Model):
+    """Which domain's policy changed, written with the change: processes without a Redis
+    watcher (the embedded default's several workers) poll it to reload that domain."""
+
+    id = models.BigAutoField(primary_key=True)
+    domain = models.CharField(max_length=255)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "authz_policy_changes"
+
+
+class ServiceKey(models.Model):
+    """A service's credential: `ApiKey <key_id>.<secret>`; only the secret's SHA-256 is kept
+    (the secret is 256 random bits, so a slow hash adds nothing). What the service may do is
+    Casbin policy on subject `svc:<name>`."""
+
+    id = models.BigAutoField(primary_key=True)
+    key_id = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=64)
+    secret_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "service_keys"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_id})"

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+MODEL_PATH = Path(__file__).resolve().parent / "policy" / "rbac_with_domains.v1.conf"
+
+
+@dataclass(frozen=True)
+class AuthzSettings:
+    redis_url: str
+    watcher_channel: str
+    poll_interval: float
+    batch_limit: int
+
+
+def conf() -> AuthzSettings:
+    raw = getattr(settings, "CUSTOS_AUTHZ", {})
+    return AuthzSettings(
+        redis_url=raw.get("REDIS_URL", getattr(settings, "REDIS_URL", "")),
+        watcher_channel=raw.get("WATCHER_CHANNEL", "custos:casbin"),
+        poll_interval=raw.get("POLL_INTERVAL", 0.5),
+        batch_limit=raw.get("BATCH_LIMIT", 1000),
+    )
