@@ -16,7 +16,7 @@ from custos.exceptions import AccountDisabled, InvalidCredentials, ValidationFai
 from . import identifiers, selectors
 from .errors import AlreadyExists
 from .models import Tenant, User, UserProfile
-from .signals import user_tokens_invalidated
+from .signals import tenant_created, user_tokens_invalidated
 
 _dummy_hash: str | None = None
 
@@ -129,3 +129,16 @@ def user_token_version_bump(*, user_id: int, actor: Actor, reason: str) -> int:
     version = User.objects.values_list("token_version", flat=True).get(pk=user_id)
     user_tokens_invalidated.send(sender=User, user_id=user_id, token_version=version, reason=reason, actor=actor)
     return version
+
+
+@transaction.atomic
+def tenant_create(*, name: str, actor: Actor) -> Tenant:
+    name = (name or "").strip()
+    if not name or len(name) > 128:
+        raise ValidationFailed(fields={"name": ["1 to 128 characters."]})
+    if Tenant.objects.filter(name__iexact=name).exists():
+        raise AlreadyExists("A tenant with this name already exists.")
+    tenant = Tenant.objects.create(name=name)
+    event_record(action=Action.TENANT_CREATED, actor=actor, tenant_id=tenant.pk, metadata={"name": name})
+    tenant_created.send(sender=Tenant, tenant_id=tenant.pk)
+    return tenant

@@ -4,3 +4,6 @@ from django.dispatch import Signal
 # force logout). Receivers in higher rooms end sessions; accounts never imports them.
 # kwargs: user_id, token_version, reason
 user_tokens_invalidated = Signal()
+
+# Sent when a tenant was created (kwargs: tenant_id); authz seeds the tenant's built-in roles.
+tenant_created = Signal()

@@ -9,6 +9,7 @@ class Action(models.TextChoices):
     """The documented vocabulary of audit actions (docs/audit.md)."""
 
     USER_REGISTERED = "user.registered"
+    TENANT_CREATED = "tenant.created"
     LOGIN_SUCCEEDED = "login.succeeded"
     LOGIN_FAILED = "login.failed"
     LOGOUT = "logout"
@@ -22,6 +23,9 @@ class Action(models.TextChoices):
     USER_DELETED = "user.deleted"
     PASSWORD_REHASHED = "password.rehashed"
     ROLE_GRANTED = "role.granted"
+    ROLE_REVOKED = "role.revoked"
+    SERVICE_KEY_CREATED = "service_key.created"
+    SERVICE_KEY_REVOKED = "service_key.revoked"
     POLICY_CHANGED = "policy.changed"
     KEY_CREATED = "key.created"
     KEY_ROTATED = "key.rotated"

@@ -5,8 +5,16 @@ class AuthzConfig(AppConfig):
     name = "authz"
 
     def ready(self) -> None:
+        from . import schema  # noqa: F401 - OpenAPI description of the ApiKey scheme
         from accounts.selectors import me_contributor
 
         from .selectors import user_roles
 
         me_contributor("roles")(lambda user: user_roles(user_id=user.pk, tenant_id=user.tenant_id))
+
+        from accounts.signals import tenant_created
+
+        from . import services
+
+        tenant_created.connect(lambda sender, tenant_id, **kw: services.tenant_roles_seed(tenant_id=tenant_id),
+                               weak=False, dispatch_uid="authz.seed_tenant_roles")

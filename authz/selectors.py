@@ -1,10 +1,51 @@
 from __future__ import annotations
 
+from .enforcer import enforcer
 from .models import CasbinRule
-from .subjects import tenant_domain, user_subject
+from .subjects import PLATFORM_DOMAIN, tenant_domain, user_subject
 
 
 def user_roles(*, user_id: int, tenant_id: int | None) -> list[str]:
-    """The user's directly assigned roles in the tenant's domain (read at every token issue)."""
+    """The user's directly assigned roles in the tenant's domain, read from the table (token
+    issue re-reads them at every refresh; the in-memory index may lag by a poll)."""
     return sorted(CasbinRule.objects.filter(ptype="g", v0=user_subject(user_id), v2=tenant_domain(tenant_id))
                   .values_list("v1", flat=True))
+
+
+def may(subject: str, domain: str, obj: str, act: str) -> bool:
+    """May `subject` do `act` on `obj` in `domain`? Platform rules apply to every tenant:
+    platform staff act across tenants; a tenant's admins only inside their own domain."""
+    e = enforcer()
+    return e.enforce(subject, domain, obj, act) or (domain != PLATFORM_DOMAIN
+                                                     and e.enforce(subject, PLATFORM_DOMAIN, obj, act))
+
+
+def check(subject: str, domain: str, obj: str, act: str) -> bool:
+    return enforcer().enforce(subject, domain, obj, act)
+
+
+def check_batch(requests: list[tuple[str, str, str, str]]) -> list[bool]:
+    return enforcer().batch_enforce(requests)
+
+
+def roles_in(domain: str) -> list[dict]:
+    idx = enforcer().index
+    return [{"name": name, "tenant": domain, "permissions": role_permissions(name, domain)}
+            for name in sorted(idx.role_names(domain))]
+
+
+def role_permissions(role: str, domain: str) -> list[dict]:
+    return [{"object": o, "action": a} for _, o, a in enforcer().index.permissions_of(role, domain, implicit=False)]
+
+
+def role_exists(role: str, domain: str) -> bool:
+    return role in enforcer().index.role_names(domain)
+
+
+def subject_roles(subject: str, domain: str) -> list[str]:
+    return sorted(enforcer().index.roles_of(subject, domain))
+
+
+def effective_permissions(subject: str, domain: str) -> list[dict]:
+    return [{"object": o, "action": a, "via": via}
+            for via, o, a in enforcer().index.permissions_of(subject, domain, implicit=True)]

@@ -1,7 +1,14 @@
 """How Custos names things to Casbin: one place, so every room agrees."""
 from __future__ import annotations
 
+import re
+
+from custos.exceptions import ValidationFailed
+
 PLATFORM_DOMAIN = "platform"
+_ROLE = re.compile(r"^[a-z][a-z0-9_.\-]{0,63}$")
+_ACTION = re.compile(r"^(\*|[a-z][a-z0-9_.\-]{0,31})$")
+_SERVICE = re.compile(r"^[a-z][a-z0-9_\-]{0,47}$")
 
 
 def user_subject(user_id: int | str) -> str:
@@ -14,3 +21,51 @@ def service_subject(name: str) -> str:
 
 def tenant_domain(tenant_id: int | None) -> str:
     return PLATFORM_DOMAIN if tenant_id is None else f"tenant:{tenant_id}"
+
+
+def parse_tenant(value: object, *, field: str = "tenant") -> str:
+    """`7`, `"7"`, `"tenant:7"` -> "tenant:7"; `null`/`"platform"` -> "platform"."""
+    if value is None or value == PLATFORM_DOMAIN:
+        return PLATFORM_DOMAIN
+    if isinstance(value, bool):
+        raise ValidationFailed(fields={field: ["A tenant id or \"platform\"."]})
+    text = str(value)
+    if text.startswith("tenant:"):
+        text = text[7:]
+    if not text.isdigit() or len(text) > 19 or int(text) < 1:
+        raise ValidationFailed(fields={field: ["A tenant id or \"platform\"."]})
+    return f"tenant:{int(text)}"
+
+
+def parse_subject(value: object, *, field: str = "subject") -> str:
+    """`42`, `"user:42"`, `"svc:clotho"` -> a Casbin subject."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return user_subject(value)
+    if isinstance(value, str):
+        if value.startswith("user:") and value[5:].isdigit() and len(value) < 30:
+            return value
+        if value.startswith("svc:") and _SERVICE.match(value[4:]):
+            return value
+        if value.isdigit() and len(value) < 20:
+            return user_subject(int(value))
+    raise ValidationFailed(fields={field: ["A user id, \"user:<id>\" or \"svc:<name>\"."]})
+
+
+def check_role_name(name: object, *, field: str = "name") -> str:
+    if not isinstance(name, str) or not _ROLE.match(name):
+        raise ValidationFailed(fields={field: ["1-64 characters: lower-case letters, digits, '_', '.', '-'."]})
+    return name
+
+
+def check_object(obj: object, *, field: str = "object") -> str:
+    if (not isinstance(obj, str) or not obj or len(obj) > 255 or "," in obj or obj != obj.strip()
+            or any(c.isspace() for c in obj) or not (obj.startswith("/") or obj == "*")):
+        raise ValidationFailed(fields={field: ["A path such as /orders/:id or /orders/*, or *, without commas "
+                                               "or spaces, at most 255 characters."]})
+    return obj
+
+
+def check_action(act: object, *, field: str = "action") -> str:
+    if not isinstance(act, str) or not _ACTION.match(act):
+        raise ValidationFailed(fields={field: ["An action such as read, write or *."]})
+    return act

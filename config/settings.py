@@ -110,7 +110,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 
 # --- auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["accounts.backends.CustosModelBackend"]
+AUTHENTICATION_BACKENDS = ["accounts.backends.CustosModelBackend", "authz.backends.CasbinAdminBackend"]
 PASSWORD_HASHERS = [
     "accounts.hashers.PinnedArgon2PasswordHasher",
     "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
@@ -141,8 +141,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["sessions_app.authentication.AccessTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["sessions_app.authentication.AccessTokenAuthentication",
+                                       "authz.authentication.ServiceKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["custos.permissions.IsUserPrincipal"],
     "DEFAULT_PARSER_CLASSES": ["custos.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "custos.exceptions.exception_handler",
@@ -159,12 +160,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKey": {"type": "apiKey", "in": "header", "name": "Authorization",
-                       "description": "`ApiKey <key id>.<secret>`"},
-        }
-    },
 }
 
 # --- per-app settings (read through each app's conf.py) -------------------------------------

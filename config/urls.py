@@ -21,4 +21,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("accounts.api.urls")),
     path("", include("sessions_app.api.urls")),
+    path("", include("authz.api.urls")),
 ]

@@ -40,16 +40,21 @@ def _isolated_state(tmp_path_factory, settings):  # noqa: ANN001
     """Each test gets its own key directory and starts with empty per-process caches."""
     from django.core.cache import cache
 
+    from authz.authentication import forget_cached_keys
+    from authz.enforcer import reset_enforcer
     from keys.keyring import reset_keyring
     from sessions_app.revstate import reset_state
 
     settings.CUSTOS_KEYS = {**settings.CUSTOS_KEYS, "KEY_DIR": str(tmp_path_factory.mktemp("keys"))}
     reset_keyring()
     reset_state()
+    reset_enforcer()
+    forget_cached_keys()
     cache.clear()
     yield
     reset_keyring()
     reset_state()
+    reset_enforcer()
 
 
 @pytest.fixture
@@ -83,3 +88,14 @@ def login(api: APIClient, username: str, password: str = PASSWORD, **headers: st
 
 def bearer(token: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def grant(user, role: str, tenant_id: int | None = None) -> None:  # noqa: ANN001
+    """Give a user a role (through the service, as an operator would)."""
+    from audit.services import Actor
+    from authz.services import platform_roles_seed, subject_role_grant
+    from authz.subjects import tenant_domain, user_subject
+
+    platform_roles_seed()  # transactional tests flush what the seeding migration wrote
+    subject_role_grant(subject=user_subject(user.pk), role=role, domain=tenant_domain(tenant_id),
+                       actor=Actor.system("test"), subject_user_id=user.pk)

@@ -17,7 +17,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_security_events_are_recorded_without_secrets(api, signing_key, settings):  # noqa: ANN001
     settings.CUSTOS_SESSIONS = {**settings.CUSTOS_SESSIONS, "REFRESH_GRACE": 0}
+    from tests.conftest import grant
+
     staff = UserFactory(user_type="staff")
+    grant(staff, "platform_admin")
     user = UserFactory()
     secrets_used = [PASSWORD, "wrong-password-123"]
     r = api.post("/v1/auth/login", {"username": user.username, "password": "wrong-password-123"}, format="json",

@@ -112,7 +112,10 @@ def test_logout_ends_session_and_refresh(api, user, signing_key):  # noqa: ANN00
 
 
 def test_force_logout_by_user_and_by_session(api, signing_key):  # noqa: ANN001
+    from tests.conftest import grant
+
     staff = UserFactory(user_type=User.UserType.STAFF)
+    grant(staff, "platform_admin")
     victim, other = UserFactory(), UserFactory()
     s_pair = login(api, staff.username)
     v1, v2 = login(api, victim.username), login(api, victim.username)

@@ -145,11 +145,10 @@ def test_concurrent_refreshes_with_strict_mode_have_one_winner(api, user, signin
 def test_refresh_rereads_roles(api, user, signing_key):  # noqa: ANN001
     import jwt
 
-    from authz.models import CasbinRule
-    from authz.subjects import tenant_domain, user_subject
+    from tests.conftest import grant
 
     p0 = login(api, user.username)
     assert jwt.decode(p0["access_token"], options={"verify_signature": False})["roles"] == []
-    CasbinRule.objects.create(ptype="g", v0=user_subject(user.pk), v1="auditor", v2=tenant_domain(None))
+    grant(user, "auditor")
     p1 = refresh(api, p0["refresh_token"]).json()
     assert jwt.decode(p1["access_token"], options={"verify_signature": False})["roles"] == ["auditor"]

@@ -6,7 +6,10 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import IsStaffOrService
+from authz.permissions import allowed
+from authz.subjects import tenant_domain
+from custos.exceptions import PermissionDeniedError
+from custos.permissions import IsAuthenticatedPrincipal
 from audit.services import Actor
 from custos.exceptions import NotFound
 from sessions_app import selectors, services
@@ -62,7 +65,7 @@ class LogoutView(APIView):
 
 
 class ForceLogoutView(APIView):
-    permission_classes = [IsStaffOrService]
+    permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(request=ForceLogoutSerializer,
                    responses={200: inline_serializer("ForceLogout", {"revoked_sessions": serializers.IntegerField()})},
@@ -71,6 +74,15 @@ class ForceLogoutView(APIView):
         s = ForceLogoutSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         actor = actor_of(request.user)
+        # Allowed in the target's own tenant (its admins) or in the platform domain (staff).
+        owner = selectors.owner_of(user_id=s.validated_data.get("user_id"),
+                                   session_id=s.validated_data.get("session_id"))
+        if owner is None:
+            if not allowed(request, tenant_domain(None), "/sessions", "write"):
+                raise PermissionDeniedError()
+            raise NotFound()
+        if not allowed(request, tenant_domain(owner[1]), "/sessions", "write"):
+            raise PermissionDeniedError()
         if "user_id" in s.validated_data:
             n = services.force_logout_user(user_id=s.validated_data["user_id"], actor=actor)
         else:

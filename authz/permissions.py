@@ -1,0 +1,51 @@
+"""DRF permission classes that ask Casbin, after DRF has authenticated the caller (unlike
+django-casbin-auth's middleware, which runs before a JWT is read and sees everyone as
+anonymous)."""
+from __future__ import annotations
+
+from rest_framework.permissions import BasePermission
+
+from .selectors import may
+from .subjects import PLATFORM_DOMAIN, service_subject, tenant_domain, user_subject
+
+
+def subject_of(principal) -> str | None:  # noqa: ANN001
+    if principal is None or not getattr(principal, "is_authenticated", False):
+        return None
+    if getattr(principal, "is_service", False):
+        return service_subject(principal.name)
+    return user_subject(principal.id)
+
+
+def is_superuser(principal) -> bool:  # noqa: ANN001
+    if getattr(principal, "is_service", False) or principal is None:
+        return False
+    from accounts.selectors import user_get
+
+    user = user_get(user_id=principal.id)
+    return bool(user and user.is_active and user.is_superuser)
+
+
+def allowed(request, domain: str, obj: str, act: str) -> bool:  # noqa: ANN001
+    subject = subject_of(request.user)
+    if subject is None:
+        return False
+    return may(subject, domain, obj, act) or is_superuser(request.user)
+
+
+class HasPolicy(BasePermission):
+    """`HasPolicy.on("/sessions", "write")`: the caller needs that permission in the platform
+    domain or in its own tenant."""
+
+    obj = "/"
+    act = "read"
+
+    @classmethod
+    def on(cls, obj: str, act: str) -> type["HasPolicy"]:
+        return type(f"HasPolicy_{obj}_{act}", (cls,), {"obj": obj, "act": act})
+
+    def has_permission(self, request, view) -> bool:  # noqa: ANN001
+        principal = request.user
+        domain = PLATFORM_DOMAIN if getattr(principal, "is_service", False) else tenant_domain(
+            getattr(principal, "tenant_id", None))
+        return allowed(request, domain, self.obj, self.act)

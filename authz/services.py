@@ -1,0 +1,221 @@
+"""Every change to roles and permissions. Each writes casbin_rule through the adapter, an
+`authz_policy_changes` row and an audit event (actor, before, after) in one transaction;
+after commit, this process reloads the domain and tells the others."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import Action
+from audit.services import Actor, event_record
+
+from .adapter import CustosAdapter
+from .builtin import PLATFORM_ROLES, TENANT_ROLES
+from .enforcer import enforcer
+from .errors import RoleExists, RoleNotFound
+from .models import CasbinRule, PolicyChange, ServiceKey
+from .subjects import (PLATFORM_DOMAIN, check_action, check_object, check_role_name, service_subject, tenant_domain)
+
+Permission = tuple[str, str]  # (object, action)
+_adapter = CustosAdapter()
+
+
+def _tenant_of(domain: str) -> int | None:
+    return int(domain[7:]) if domain.startswith("tenant:") else None
+
+
+def _role_permissions(role: str, domain: str) -> list[Permission]:
+    return sorted(CasbinRule.objects.filter(ptype="p", v0=role, v1=domain).values_list("v2", "v3"))
+
+
+def _role_exists(role: str, domain: str) -> bool:
+    return (CasbinRule.objects.filter(ptype="p", v0=role, v1=domain).exists()
+            or CasbinRule.objects.filter(ptype="g", v1=role, v2=domain).exists())
+
+
+def _changed(domain: str) -> None:
+    PolicyChange.objects.create(domain=domain, created_at=timezone.now())
+    transaction.on_commit(lambda: enforcer().changed([domain]))
+
+
+def _clean_permissions(permissions: Iterable[tuple[object, object]]) -> list[Permission]:
+    out = []
+    for i, (obj, act) in enumerate(permissions):
+        out.append((check_object(obj, field=f"permissions.{i}.object"),
+                    check_action(act, field=f"permissions.{i}.action")))
+    return sorted(set(out))
+
+
+@transaction.atomic
+def role_create(*, name: str, domain: str, permissions: Iterable[tuple[object, object]], actor: Actor) -> list[Permission]:
+    check_role_name(name)
+    perms = _clean_permissions(permissions)
+    if _role_exists(name, domain):
+        raise RoleExists()
+    if perms:
+        _adapter.add_policies("p", "p", [[name, domain, o, a] for o, a in perms])
+    _changed(domain)
+    event_record(action=Action.POLICY_CHANGED, actor=actor, tenant_id=_tenant_of(domain),
+                 metadata={"change": "role_created", "role": name, "domain": domain,
+                           "before": None, "after": [list(p) for p in perms]})
+    return perms
+
+
+@transaction.atomic
+def role_permissions_replace(*, name: str, domain: str, permissions: Iterable[tuple[object, object]],
+                             actor: Actor) -> list[Permission]:
+    """Swap a role's permissions in one transaction: no reader sees a half-replaced role."""
+    perms = _clean_permissions(permissions)
+    if not _role_exists(name, domain):
+        raise RoleNotFound()
+    before = _role_permissions(name, domain)
+    _adapter.remove_filtered_policy("p", "p", 0, name, domain)
+    if perms:
+        _adapter.add_policies("p", "p", [[name, domain, o, a] for o, a in perms])
+    _changed(domain)
+    event_record(action=Action.POLICY_CHANGED, actor=actor, tenant_id=_tenant_of(domain),
+                 metadata={"change": "role_permissions_replaced", "role": name, "domain": domain,
+                           "before": [list(p) for p in before], "after": [list(p) for p in perms]})
+    return perms
+
+
+@transaction.atomic
+def role_delete(*, name: str, domain: str, actor: Actor) -> int:
+    """Delete a role and every assignment of it in the domain. Returns members removed."""
+    if not _role_exists(name, domain):
+        raise RoleNotFound()
+    before = _role_permissions(name, domain)
+    members = list(CasbinRule.objects.filter(ptype="g", v1=name, v2=domain).values_list("v0", flat=True))
+    _adapter.remove_filtered_policy("p", "p", 0, name, domain)
+    _adapter.remove_filtered_policy("g", "g", 1, name, domain)
+    # a role that inherited from other roles loses those links too
+    _adapter.remove_filtered_policy("g", "g", 0, name, "", domain)
+    _changed(domain)
+    event_record(action=Action.POLICY_CHANGED, actor=actor, tenant_id=_tenant_of(domain),
+                 metadata={"change": "role_deleted", "role": name, "domain": domain,
+                           "before": [list(p) for p in before], "after": None, "members_removed": members})
+    return len(members)
+
+
+@transaction.atomic
+def subject_role_grant(*, subject: str, role: str, domain: str, actor: Actor,
+                       subject_user_id: int | None = None) -> bool:
+    if not _role_exists(role, domain):
+        raise RoleNotFound()
+    added = _adapter.add_policies("g", "g", [[subject, role, domain]])
+    if added:
+        _changed(domain)
+        event_record(action=Action.ROLE_GRANTED, actor=actor, subject_user_id=subject_user_id,
+                     tenant_id=_tenant_of(domain),
+                     metadata={"subject": subject, "role": role, "domain": domain, "before": None, "after": role})
+    return added
+
+
+@transaction.atomic
+def subject_role_revoke(*, subject: str, role: str, domain: str, actor: Actor,
+                        subject_user_id: int | None = None) -> bool:
+    removed = _adapter.remove_policies("g", "g", [[subject, role, domain]])
+    if not removed:
+        raise RoleNotFound("This subject does not hold that role in this tenant.")
+    _changed(domain)
+    event_record(action=Action.ROLE_REVOKED, actor=actor, subject_user_id=subject_user_id,
+                 tenant_id=_tenant_of(domain),
+                 metadata={"subject": subject, "role": role, "domain": domain, "before": role, "after": None})
+    return True
+
+
+def _seed(domain: str, roles: dict[str, list[Permission]]) -> None:
+    rules = [[name, domain, o, a] for name, perms in roles.items() for o, a in perms]
+    if _adapter.add_policies("p", "p", rules):
+        _changed(domain)
+
+
+@transaction.atomic
+def platform_roles_seed() -> None:
+    _seed(PLATFORM_DOMAIN, PLATFORM_ROLES)
+
+
+@transaction.atomic
+def tenant_roles_seed(*, tenant_id: int) -> None:
+    _seed(tenant_domain(tenant_id), TENANT_ROLES)
+
+
+@transaction.atomic
+def domain_purge(*, domain: str, actor: Actor) -> int:
+    """Every rule of a domain (a deleted tenant)."""
+    deleted, _ = CasbinRule.objects.filter(ptype="p", v1=domain).delete()
+    deleted += CasbinRule.objects.filter(ptype="g", v2=domain).delete()[0]
+    _changed(domain)
+    event_record(action=Action.POLICY_CHANGED, actor=actor, tenant_id=_tenant_of(domain),
+                 metadata={"change": "domain_purged", "domain": domain, "rules_removed": deleted})
+    return deleted
+
+
+# ---- service keys --------------------------------------------------------------------------
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@transaction.atomic
+def service_key_create(*, name: str, actor: Actor) -> tuple[ServiceKey, str]:
+    """A new key for service `name`; the returned secret is shown once and never stored."""
+    from .subjects import _SERVICE
+
+    if not _SERVICE.match(name):
+        from custos.exceptions import ValidationFailed
+
+        raise ValidationFailed(fields={"name": ["Lower-case letters, digits, '-', '_'; at most 48."]})
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    key = ServiceKey.objects.create(key_id=key_id, name=name, secret_hash=_secret_hash(secret))
+    event_record(action=Action.SERVICE_KEY_CREATED, actor=actor,
+                 metadata={"service": name, "key_id": key_id, "subject": service_subject(name)})
+    return key, f"{key_id}.{secret}"
+
+
+@transaction.atomic
+def service_key_revoke(*, key_id: str, actor: Actor) -> bool:
+    n = ServiceKey.objects.filter(key_id=key_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if n:
+        event_record(action=Action.SERVICE_KEY_REVOKED, actor=actor, metadata={"key_id": key_id})
+    return bool(n)
+
+
+@transaction.atomic
+def policy_import(*, rows: list[list[str]], replace: bool, actor: Actor) -> int:
+    """Import Casbin CSV rows (validated first: nothing is written if one row is bad)."""
+    from .subjects import check_action, check_object
+
+    by_type: dict[str, list[list[str]]] = {"p": [], "g": []}
+    for n, row in enumerate(rows, start=1):
+        ptype, values = row[0], [v for v in row[1:] if v != ""]
+        try:
+            if ptype == "p" and len(values) == 4:
+                check_object(values[2])
+                check_action(values[3])
+            elif not (ptype == "g" and len(values) == 3):
+                raise ValueError
+        except Exception as exc:  # noqa: BLE001 - report the line, whatever was wrong with it
+            raise ValueError(f"line {n}: expected 'p, sub, dom, obj, act' or 'g, sub, role, dom'") from exc
+        by_type[ptype].append(values)
+    domains = {v[1] for v in by_type["p"]} | {v[2] for v in by_type["g"]}
+    if replace:
+        domains |= set(CasbinRule.objects.filter(ptype="p").values_list("v1", flat=True).distinct())
+        domains |= set(CasbinRule.objects.filter(ptype="g").values_list("v2", flat=True).distinct())
+        CasbinRule.objects.all().delete()
+    before = CasbinRule.objects.count()
+    for ptype, values in by_type.items():
+        if values:
+            _adapter.add_policies(ptype, ptype, values)
+    added = CasbinRule.objects.count() - before
+    for domain in sorted(domains):
+        PolicyChange.objects.create(domain=domain, created_at=timezone.now())
+    transaction.on_commit(lambda: enforcer().changed(["*"]))
+    event_record(action=Action.POLICY_CHANGED, actor=actor,
+                 metadata={"change": "imported", "rules_added": added, "replace": replace,
+                           "domains": len(domains)})
+    return added
