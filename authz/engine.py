@@ -59,8 +59,9 @@ _intern = sys.intern
 
 @dataclass
 class PolicyIndex:
-    grants: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
-    perms: dict[str, dict[str, tuple[Rule, ...]]] = field(default_factory=dict)
+    # domain -> (grants: sub -> role | (roles...), perms: sub -> ((obj, act, matcher), ...)).
+    # One entry per domain so that a reload swaps both maps in a single assignment.
+    domains: dict[str, tuple[dict, dict]] = field(default_factory=dict)
 
     # ---- building ----------------------------------------------------------------------
     @staticmethod
@@ -114,28 +115,31 @@ class PolicyIndex:
                     p_map[sub] = prev_rules + (rule,)
         return grants, perms
 
+    @staticmethod
+    def _pair(grants: dict, perms: dict) -> dict[str, tuple[dict, dict]]:
+        return {dom: (grants.get(dom, {}), perms.get(dom, {})) for dom in grants.keys() | perms.keys()}
+
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[str, str, str, str, str]]) -> "PolicyIndex":
-        grants, perms = cls.build_domain(rows)
-        return cls(grants=grants, perms=perms)
+        return cls(domains=cls._pair(*cls.build_domain(rows)))
 
     def replace_domains(self, domains: Iterable[str], rows: Iterable[tuple[str, str, str, str, str]]) -> None:
-        grants, perms = self.build_domain(rows)
+        fresh = self._pair(*self.build_domain(rows))
         for domain in domains:
-            # One reference swap per map: readers see the whole old or the whole new domain.
-            if domain in grants:
-                self.grants[domain] = grants[domain]
+            # One assignment: a reader sees the whole old or the whole new domain.
+            if domain in fresh:
+                self.domains[domain] = fresh[domain]
             else:
-                self.grants.pop(domain, None)
-            if domain in perms:
-                self.perms[domain] = perms[domain]
-            else:
-                self.perms.pop(domain, None)
+                self.domains.pop(domain, None)
+
+    def _maps(self, dom: str) -> tuple[dict, dict]:
+        return self.domains.get(dom) or ({}, {})
 
     # ---- questions ---------------------------------------------------------------------
-    def subjects_of(self, sub: str, dom: str) -> list[str]:
+    def subjects_of(self, sub: str, dom: str, grants: dict | None = None) -> list[str]:
         """sub and every role it reaches in dom, nearest first (Casbin's has_link order)."""
-        grants = self.grants.get(dom)
+        if grants is None:
+            grants = self._maps(dom)[0]
         if not grants:
             return [sub]
         seen = {sub}
@@ -156,17 +160,19 @@ class PolicyIndex:
         return order
 
     def enforce(self, sub: str, dom: str, obj: str, act: str) -> bool:
-        perms = self.perms.get(dom)
+        maps = self.domains.get(dom)
+        if maps is None:
+            return False
+        grants, perms = maps  # one read: this check sees one generation of the domain
         if not perms:
             return False
-        grants = self.grants.get(dom)
-        if grants is None or sub not in grants:
+        if sub not in grants:
             # The common shapes answer without building the role walk.
             rules = perms.get(sub)
             if not rules:
                 return False
             return any((a == act or a == "*") and m(obj) for _, a, m in rules)
-        for name in self.subjects_of(sub, dom):
+        for name in self.subjects_of(sub, dom, grants):
             rules = perms.get(name)
             if rules:
                 for _, a, m in rules:
@@ -175,22 +181,23 @@ class PolicyIndex:
         return False
 
     def roles_of(self, sub: str, dom: str) -> list[str]:
-        held = (self.grants.get(dom) or {}).get(sub, ())
+        held = self._maps(dom)[0].get(sub, ())
         return [held] if type(held) is str else list(held)
 
     def permissions_of(self, sub: str, dom: str, *, implicit: bool = True) -> list[tuple[str, str, str]]:
         """(subject, object, action) rules that apply to sub in dom, directly or through roles."""
-        perms = self.perms.get(dom) or {}
-        names = self.subjects_of(sub, dom) if implicit else [sub]
+        grants, perms = self._maps(dom)
+        names = self.subjects_of(sub, dom, grants) if implicit else [sub]
         return [(name, o, a) for name in names for o, a, _ in perms.get(name, ())]
 
     def role_names(self, dom: str) -> set[str]:
         """Every subject that has permissions or members in dom and is not a user or service."""
-        names = set((self.perms.get(dom) or {}).keys())
-        for held in (self.grants.get(dom) or {}).values():
+        grants, perms = self._maps(dom)
+        names = set(perms.keys())
+        for held in grants.values():
             names.update((held,) if type(held) is str else held)
         return {n for n in names if not n.startswith(("user:", "svc:"))}
 
     def members_of(self, role: str, dom: str) -> list[str]:
-        return sorted(s for s, held in (self.grants.get(dom) or {}).items()
+        return sorted(s for s, held in self._maps(dom)[0].items()
                       if held == role or (type(held) is tuple and role in held))

@@ -32,8 +32,7 @@ def rules(*, tenants: int, policies: int, assignments: int, seed: int = 7) -> It
         for u in range(per_tenant_users - 2 if t == 0 else per_tenant_users):
             uid = t * per_tenant_users + u
             yield "g", [f"user:{uid}", roles[rnd.randrange(len(roles))], dom]
-    # platform staff
-    yield "p", ["platform_admin", "platform", "/*", "*"]
+    # platform staff (the platform_admin role itself is seeded by a migration)
     yield "g", ["user:0", "platform_admin", "platform"]
 
 

@@ -217,5 +217,7 @@ LOGGING = {
     "filters": {"context": {"()": "custos.logging.RequestContextFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env_str("CUSTOS_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}, "django.server": {"level": "WARNING"}},
+    "loggers": {"django.request": {"level": "ERROR"}, "django.server": {"level": "WARNING"},
+                # Casbin logs the whole policy at INFO: at a million rules that is no log line.
+                "casbin": {"level": "WARNING"}},
 }
