@@ -24,17 +24,21 @@ migrate: $(VENV)/.installed-base
 	$(PY) manage.py ensure_signing_key
 	$(PY) manage.py collectstatic --no-input -v 0
 
+# The issuer follows HOST and PORT unless CUSTOS_ISSUER says otherwise.
 run: migrate
+	CUSTOS_ISSUER=$${CUSTOS_ISSUER:-http://$(HOST):$(PORT)} \
 	$(VENV)/bin/gunicorn config.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) \
-		--access-logfile - --forwarded-allow-ips=""
+		--access-logfile - --forwarded-allow-ips="" --no-control-socket
 
 # npm `jose` verifies our tokens in tests/test_live_verifiers.py.
 tests/js/node_modules/jose: tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund --silent
 	touch $@
 
+# First the embedded default (SQLite, local memory), then, with CUSTOS_TEST_SERVICES=1,
+# the same suite on MariaDB, Redis and RabbitMQ.
 test: $(VENV)/.installed-test tests/js/node_modules/jose
-	$(PY) -m pytest -q
+	env -u CUSTOS_TEST_SERVICES -u CUSTOS_DATABASE_URL -u CUSTOS_REDIS_URL -u CUSTOS_BROKER_URL $(PY) -m pytest -q
 	@if [ "$$CUSTOS_TEST_SERVICES" = "1" ]; then $(MAKE) --no-print-directory test-services; fi
 
 # The same suite against MariaDB and Redis (CUSTOS_TEST_SERVICES=1 makes a missing service fail).

@@ -32,9 +32,8 @@ def _spend_one_hash(password: str) -> None:
 
 def _validation(field: str, error: ValidationError) -> ValidationFailed:
     messages = [str(m) for m in error.messages]
-    codes = sorted({e.code for e in error.error_list if e.code}) if hasattr(error, "error_list") else []
-    return ValidationFailed(fields={field: messages}, message="; ".join(messages) if not codes else
-                            f"{field}: {', '.join(codes)}")
+    codes = [e.code for e in getattr(error, "error_list", []) if e.code]
+    return ValidationFailed(" ".join(messages), fields={field: messages}, reasons=sorted(set(codes)) or None)
 
 
 def normalize_identifiers(*, username: str | None, email: str | None, phone: str | None) -> dict[str, str | None]:

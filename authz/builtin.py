@@ -6,6 +6,8 @@ PLATFORM_ROLES: dict[str, list[tuple[str, str]]] = {
     # everything, everywhere in the platform domain (and, through `may`, in every tenant)
     "platform_admin": [("/*", "*")],
     "auditor": [("/audit/*", "read"), ("/admin/audit/*", "view")],
+    # for Clotho and other gateways: ask about any subject, read the revocation feed, introspect
+    "gateway": [("/authz/check", "check"), ("/internal/*", "read")],
 }
 
 TENANT_ROLES: dict[str, list[tuple[str, str]]] = {

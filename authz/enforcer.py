@@ -25,6 +25,7 @@ from .engine import PolicyIndex
 
 log = logging.getLogger("custos.authz")
 _OVERLAP = timedelta(seconds=10)
+BACKSTOP_POLL = 5.0
 FULL_RELOAD = "*"
 
 
@@ -90,6 +91,8 @@ class CustosEnforcer:
         """Called after a policy change committed: reload here, tell the others."""
         domains = sorted(set(domains))
         self.reload_domains(domains)
+        if self._use_watcher and conf().redis_url:
+            self._ensure_watcher()  # a process that only writes (a command, a shell) must publish too
         watcher = self._watcher
         if watcher is not None:
             try:
@@ -98,11 +101,14 @@ class CustosEnforcer:
                 log.warning("policy watcher publish failed")
 
     def _keep_current(self) -> None:
+        interval = conf().poll_interval
         if self._use_watcher and conf().redis_url:
             self._ensure_watcher()
-            return
+            # Pub/sub drops messages while a subscriber reconnects: the change table, read
+            # rarely, is the backstop.
+            interval = BACKSTOP_POLL
         now = time.monotonic()
-        if now - self._last_poll < conf().poll_interval:
+        if now - self._last_poll < interval:
             return
         if not self._lock.acquire(blocking=False):
             return

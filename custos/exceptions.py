@@ -24,8 +24,10 @@ class CustosError(Exception):
     message = "The request could not be processed."
 
     def __init__(self, message: str | None = None, *, code: str | None = None, status: int | None = None,
-                 fields: dict[str, list[str]] | None = None, headers: dict[str, str] | None = None) -> None:
+                 fields: dict[str, list[str]] | None = None, headers: dict[str, str] | None = None,
+                 reasons: list[str] | None = None) -> None:
         self.message = message or self.message
+        self.reasons = reasons
         if code:
             self.code = code
         if status:
@@ -71,14 +73,21 @@ class Conflict(CustosError):
     status, code, message = 409, "conflict", "The request conflicts with the current state."
 
 
+class ServiceUnavailable(CustosError):
+    status, code, message = 503, "service_unavailable", "The service cannot answer right now; retry later."
+
+
 class RateLimited(CustosError):
     status, code, message = 429, "rate_limited", "Too many requests; retry later."
 
 
-def envelope(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+def envelope(code: str, message: str, fields: dict[str, Any] | None = None,
+             reasons: list[str] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
     if fields:
         body["error"]["fields"] = fields
+    if reasons:  # machine-readable why, e.g. ["password_too_short", "password_too_common"]
+        body["error"]["reasons"] = reasons
     body["request_id"] = context.current().request_id
     return body
 
@@ -103,7 +112,7 @@ def _flatten_fields(detail: Any) -> dict[str, list[str]]:
 def exception_handler(exc: Exception, ctx: dict[str, Any]) -> Response | None:
     headers: dict[str, str] = {}
     if isinstance(exc, CustosError):
-        status, body, headers = exc.status, envelope(exc.code, exc.message, exc.fields), exc.headers
+        status, body, headers = exc.status, envelope(exc.code, exc.message, exc.fields, exc.reasons), exc.headers
     elif isinstance(exc, drf_exc.ValidationError):
         status, body = 400, envelope("validation_error", "The request is not valid.", _flatten_fields(exc.detail))
     elif isinstance(exc, (drf_exc.ParseError, drf_exc.UnsupportedMediaType, RequestDataTooBig)):

@@ -20,7 +20,7 @@ class StrictJSONParser(JSONParser):
             return {}
         try:
             data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise ParseError("Malformed JSON body.") from exc
         if not isinstance(data, dict):
             raise ParseError("The JSON body must be an object.")

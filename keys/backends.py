@@ -9,6 +9,8 @@ from django.conf import settings
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenBackendExpiredToken
 
+from custos.exceptions import ServiceUnavailable
+
 from .conf import ALLOWED_ALGORITHMS
 from .keyring import keyring
 
@@ -16,8 +18,8 @@ ACCESS_TOKEN_TYP = "at+jwt"
 _REQUIRED = ["exp", "iat", "sub", "jti", "iss", "aud"]
 
 
-class NoSigningKey(RuntimeError):
-    pass
+class NoSigningKey(ServiceUnavailable):
+    code, message = "signing_key_unavailable", "No signing key is active; an operator must run rotate_keys."
 
 
 class TokenRejected(TokenBackendError):
@@ -37,7 +39,7 @@ class KeyRingTokenBackend(TokenBackend):
     def encode(self, payload: dict[str, Any]) -> str:
         key = keyring().signing_key()
         if key is None:
-            raise NoSigningKey("no active signing key; run `manage.py rotate_keys --activate-now`")
+            raise NoSigningKey()
         claims = dict(payload)
         claims["aud"] = self.audience
         claims["iss"] = self.issuer

@@ -22,3 +22,38 @@ def owner_of(*, user_id: int | None = None, session_id: str | None = None) -> tu
     if user_id is None:
         return None
     return User.objects.filter(pk=user_id).values_list("id", "tenant_id").first()
+
+
+def revocations_since(*, since, horizon_seconds: int) -> dict:  # noqa: ANN001
+    """Kicks and ended sessions since a moment (or within the access-token horizon)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from .models import Revocation
+
+    now = timezone.now()
+    floor = now - timedelta(seconds=horizon_seconds)
+    start = max(since, floor) if since else floor
+    users: dict[int, int] = {}
+    sessions: set[str] = set()
+    for kind, user_id, version, sid in (Revocation.objects.filter(created_at__gte=start)
+                                        .values_list("kind", "user_id", "min_token_version", "session_id")):
+        if kind == Revocation.KIND_USER and version is not None:
+            users[user_id] = max(version, users.get(user_id, version))
+        elif sid:
+            sessions.add(sid)
+    return {"now": now, "users": [{"user_id": u, "min_token_version": v} for u, v in sorted(users.items())],
+            "sessions": sorted(sessions)}
+
+
+def token_still_valid(*, user_id: int, version: int, session_id: str | None) -> bool:
+    """The authoritative (database) answer for introspection: not kicked, session alive."""
+    from accounts.models import User
+
+    row = User.objects.filter(pk=user_id).values_list("token_version", "status").first()
+    if row is None or row[0] > version or row[1] != User.Status.ACTIVE:
+        return False
+    if session_id is None:
+        return True
+    return Session.objects.filter(session_id=session_id, user_id=user_id, revoked=False).exists()

@@ -151,6 +151,11 @@ def refresh_rotate(*, raw: str) -> TokenPair:
                 or row.user.status != User.Status.ACTIVE):
             raise RefreshTokenInvalid()
         session, user = row.session, row.user
+        # Lock order, everywhere a session's tokens change: the session row first, then its
+        # tokens. Without it, a winner (token, then session) and a loser revoking the family
+        # (session, then tokens) deadlock on MariaDB. SQLite serializes writers anyway.
+        if Session.objects.select_for_update().filter(pk=session.pk, revoked=False).count() != 1:
+            raise RefreshTokenInvalid()
         successor = _successor_of(raw)
         won = RefreshToken.objects.filter(pk=row.pk, is_used=False).update(is_used=True, used_at=now)
         if won:

@@ -33,7 +33,7 @@ def _scratch_mysql_db(url: str) -> None:
         conn.close()
 
 
-E2E_MYSQL_URL = "mysql://root@127.0.0.1:3306/custos_e2e"
+E2E_MYSQL_URL = f"mysql://root@127.0.0.1:3306/custos_e2e_{os.getpid()}"
 
 
 def server_env(var_dir: Path, extra_env: dict[str, str] | None = None) -> dict[str, str]:
@@ -54,6 +54,16 @@ def manage(var_dir: Path, *args: str, extra_env: dict[str, str] | None = None) -
     return proc.stdout
 
 
+def _drop_mysql_db(url: str) -> None:
+    import MySQLdb
+
+    conn = MySQLdb.connect(host="127.0.0.1", user="root", port=3306)
+    try:
+        conn.cursor().execute(f"DROP DATABASE IF EXISTS `{url.rsplit('/', 1)[1]}`")
+    finally:
+        conn.close()
+
+
 @contextmanager
 def running_custos(var_dir: Path, workers: int = 2, extra_env: dict[str, str] | None = None):
     env = server_env(var_dir, extra_env)
@@ -65,7 +75,7 @@ def running_custos(var_dir: Path, workers: int = 2, extra_env: dict[str, str] | 
     port = free_port()
     gunicorn = Path(py).parent / "gunicorn"
     proc = subprocess.Popen([str(gunicorn), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                             "--workers", str(workers), "--log-level", "warning"],
+                             "--workers", str(workers), "--log-level", "warning", "--no-control-socket"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -74,7 +84,7 @@ def running_custos(var_dir: Path, workers: int = 2, extra_env: dict[str, str] | 
             try:
                 if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # master up, workers still booting
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"gunicorn did not start: {proc.stderr.read().decode()[-2000:]}")
@@ -86,3 +96,5 @@ def running_custos(var_dir: Path, workers: int = 2, extra_env: dict[str, str] | 
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        if env.get("CUSTOS_DATABASE_URL", "").startswith("mysql"):
+            _drop_mysql_db(env["CUSTOS_DATABASE_URL"])

@@ -187,9 +187,9 @@ def test_service_keys(api, world):  # noqa: ANN001
     assert api.post("/v1/authz/check", check, format="json", **headers).status_code == 403
     from authz.services import role_create, subject_role_grant
 
-    role_create(name="gateway", domain="platform", permissions=[("/authz/check", "check")],
+    role_create(name="checker", domain="platform", permissions=[("/authz/check", "check")],
                 actor=Actor.system("test"))
-    subject_role_grant(subject="svc:clotho", role="gateway", domain="platform", actor=Actor.system("test"))
+    subject_role_grant(subject="svc:clotho", role="checker", domain="platform", actor=Actor.system("test"))
     r = api.post("/v1/authz/check", check, format="json", **headers)
     assert r.status_code == 200 and r.json() == {"allowed": True}
     # services have no "me"

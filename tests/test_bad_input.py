@@ -77,3 +77,34 @@ def test_long_and_unicode_passwords_are_not_truncated(client, signing_key):  # n
     cut = client.post("/v1/auth/login", data={"username": "longpw", "password": long_pw[:-1]},
                       content_type="application/json")
     assert cut.status_code == 401
+
+
+def test_deeply_nested_json_is_a_400(client, signing_key):  # noqa: ANN001
+    body = "[" * 5000 + "]" * 5000
+    r = client.post("/v1/auth/register", data=body, content_type="application/json")
+    _assert_envelope(r, 400, "validation_error")
+
+
+def test_chunked_body_without_length_is_refused(client, signing_key):  # noqa: ANN001
+    r = client.post("/v1/auth/login", data=b"", content_type="application/json",
+                    HTTP_TRANSFER_ENCODING="chunked", CONTENT_LENGTH="")
+    _assert_envelope(r, 400, "validation_error")
+
+
+def test_password_policy_reasons(client, signing_key):  # noqa: ANN001
+    r = client.post("/v1/auth/register", data={"username": "dora", "password": "password"},
+                    content_type="application/json")
+    body = r.json()["error"]
+    assert r.status_code == 400 and "password_too_common" in body["reasons"]
+    assert "password_too_short" not in body["message"] and body["fields"]["password"]
+    r = client.post("/v1/auth/register", data={"username": "dorathea", "password": "dorathea1"},
+                    content_type="application/json")
+    assert "password_too_similar" in r.json()["error"]["reasons"]
+
+
+def test_login_without_a_signing_key_is_a_503(client, user):  # noqa: ANN001
+    from tests.factories import PASSWORD
+
+    r = client.post("/v1/auth/login", data={"username": user.username, "password": PASSWORD},
+                    content_type="application/json")
+    _assert_envelope(r, 503, "signing_key_unavailable")

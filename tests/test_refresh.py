@@ -132,6 +132,7 @@ def test_concurrent_refreshes_with_strict_mode_have_one_winner(api, user, signin
     settings.CUSTOS_SESSIONS = {**settings.CUSTOS_SESSIONS, "REFRESH_GRACE": 0}
     p0 = login(api, user.username)
     results = _race(p0["refresh_token"], 6)
+    assert len(results) == 6  # no thread died (a deadlock would surface here or as a 500)
     statuses = sorted(s for s, _ in results)
     assert statuses.count(200) == 1, results
     codes = [b["error"]["code"] for s, b in results if s != 200]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import internal, views
 
 urlpatterns = [
     path("v1/auth/login", views.LoginView.as_view(), name="login"),
@@ -9,4 +9,6 @@ urlpatterns = [
     path("v1/auth/force-logout", views.ForceLogoutView.as_view(), name="force-logout"),
     path("v1/sessions", views.SessionListView.as_view(), name="sessions"),
     path("v1/sessions/<str:session_id>", views.SessionDetailView.as_view(), name="session-detail"),
+    path("internal/revocations", internal.RevocationsView.as_view(), name="revocations"),
+    path("internal/introspect", internal.IntrospectView.as_view(), name="introspect"),
 ]

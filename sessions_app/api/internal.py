@@ -1,0 +1,88 @@
+"""What Clotho and other services read: the revocation feed and token introspection."""
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timedelta
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+
+from authz.permissions import allowed
+from authz.subjects import PLATFORM_DOMAIN
+from custos.exceptions import PermissionDeniedError, ValidationFailed
+from custos.permissions import IsAuthenticatedPrincipal
+from sessions_app import selectors
+from sessions_app.conf import conf
+from sessions_app.tokens import CustosAccessToken
+
+# Rows can become visible out of commit order; every read re-covers this much before the
+# cursor, and entries are idempotent for the reader.
+CURSOR_OVERLAP = timedelta(seconds=10)
+
+
+def _encode_cursor(moment: datetime) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"t": moment.isoformat()}).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(raw: str) -> datetime:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        moment = datetime.fromisoformat(data["t"])
+        if moment.tzinfo is None:
+            raise ValueError
+        return moment
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValidationFailed(fields={"since": ["Not a cursor this service gave out."]}) from exc
+
+
+class RevocationsView(APIView):
+    permission_classes = [IsAuthenticatedPrincipal]
+
+    @extend_schema(summary="Revocation feed: kicked users (minimum token version) and ended sessions",
+                   parameters=[OpenApiParameter("since", str, description="cursor from the previous answer")],
+                   responses={200: inline_serializer("Revocations", {
+                       "cursor": serializers.CharField(),
+                       "users": serializers.ListField(child=serializers.DictField()),
+                       "sessions": serializers.ListField(child=serializers.CharField())})})
+    def get(self, request):  # noqa: ANN001, ANN201
+        if not allowed(request, PLATFORM_DOMAIN, "/internal/revocations", "read"):
+            raise PermissionDeniedError()
+        raw = request.query_params.get("since")
+        since = _decode_cursor(raw) - CURSOR_OVERLAP if raw else None
+        c = conf()
+        feed = selectors.revocations_since(since=since, horizon_seconds=c.access_ttl + c.leeway)
+        return Response({"cursor": _encode_cursor(feed["now"]), "users": feed["users"],
+                         "sessions": feed["sessions"]})
+
+
+class IntrospectView(APIView):
+    permission_classes = [IsAuthenticatedPrincipal]
+
+    @extend_schema(summary="RFC 7662 token introspection for services",
+                   request=inline_serializer("IntrospectRequest", {"token": serializers.CharField()}),
+                   responses={200: inline_serializer("Introspection", {"active": serializers.BooleanField()})})
+    def post(self, request):  # noqa: ANN001, ANN201
+        if not allowed(request, PLATFORM_DOMAIN, "/internal/introspect", "read"):
+            raise PermissionDeniedError()
+        raw = request.data.get("token")
+        if not isinstance(raw, str) or not raw or len(raw) > 8192:
+            raise ValidationFailed(fields={"token": ["A token string."]})
+        response = Response(self._introspect(raw))
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @staticmethod
+    def _introspect(raw: str) -> dict:
+        try:
+            claims = CustosAccessToken(raw).payload
+            user_id, version = int(claims["sub"]), claims["ver"]
+        except (TokenError, KeyError, TypeError, ValueError):
+            return {"active": False}
+        if not isinstance(version, int) or not selectors.token_still_valid(
+                user_id=user_id, version=version, session_id=claims.get("sid")):
+            return {"active": False}
+        return {"active": True, "token_type": "Bearer", **claims}
