@@ -18,7 +18,7 @@ def rules(*, tenants: int, policies: int, assignments: int, seed: int = 7) -> It
     per_tenant_users = max(1, assignments // tenants)
     roles = [f"role{i}" for i in range(10)]
     for t in range(tenants):
-        dom = f"tenant:{t}"
+        dom = f"tenant:{t + 1}"
         # hierarchy: role0 > role1 > role2 (role0 inherits role1 ...)
         yield "g", ["role0", "role1", dom]
         yield "g", ["role1", "role2", dom]
@@ -49,7 +49,7 @@ def random_requests(n: int, *, tenants: int, assignments: int, seed: int = 11) -
             sub = f"user:{rnd.randrange(assignments)}"
         else:
             sub = f"role{rnd.randrange(10)}"
-        dom = f"tenant:{t}" if rnd.random() < 0.95 else "platform"
+        dom = f"tenant:{t + 1}" if rnd.random() < 0.95 else "platform"
         res = RESOURCES[rnd.randrange(len(RESOURCES))]
         obj = rnd.choice([f"/{res}", f"/{res}/{rnd.randrange(999)}", f"/{res}/{rnd.randrange(99)}/items/3",
                           f"/{res}/a/b/c", f"/{res}s", "/", f"/{res}/"])

@@ -65,7 +65,7 @@ def main() -> None:
     cold = []
     for t in range(min(args.tenants, 200 if args.engine == "stock" else args.tenants)):
         s = time.perf_counter_ns()
-        enforce(f"user:{t * max(1, args.assignments // args.tenants)}", f"tenant:{t}", "/orders/1", "read")
+        enforce(f"user:{t * max(1, args.assignments // args.tenants)}", f"tenant:{t + 1}", "/orders/1", "read")
         cold.append((time.perf_counter_ns() - s) / 1000)
         if args.engine == "stock" and sum(cold) > 20e6:  # stop after 20 s of stock cold checks
             break
@@ -99,22 +99,18 @@ def batch_timing(args) -> dict:  # noqa: ANN001
     from authz import services
     from bench.authz_data import random_requests
 
+    svc = f"bench{int(time.time())}"
     with transaction.atomic():
-        _, credential = services.service_key_create(name=f"bench{int(time.time())}", actor=Actor.system("bench"))
-    name = credential  # noqa: F841
-    from authz.models import ServiceKey
-
-    svc = ServiceKey.objects.latest("id").name
-    if not services.CasbinRule.objects.filter(ptype="p", v0="bench_gateway").exists():
-        services.role_create(name="bench_gateway", domain="platform", permissions=[("/authz/check", "check")],
-                             actor=Actor.system("bench"))
-    services.subject_role_grant(subject=f"svc:{svc}", role="bench_gateway", domain="platform",
+        _, credential = services.service_key_create(name=svc, actor=Actor.system("bench"))
+    services.platform_roles_seed()
+    services.subject_role_grant(subject=f"svc:{svc}", role="gateway", domain="platform",
                                 actor=Actor.system("bench"))
     from authz.enforcer import enforcer
 
     enforcer().load()
     client = Client()
-    reqs = random_requests(100 * 300, tenants=args.tenants, assignments=args.assignments, seed=5)
+    reqs = [r for r in random_requests(100 * 400, tenants=args.tenants, assignments=args.assignments, seed=5)
+            if r[0].startswith("user:")][:100 * 300]
     bodies = [json.dumps({"checks": [{"subject": s, "tenant": int(d[7:]) if d.startswith("tenant:") else "platform",
                                       "object": o, "action": a} for s, d, o, a in reqs[i:i + 100]]})
               for i in range(0, len(reqs), 100)]

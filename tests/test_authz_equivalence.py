@@ -16,33 +16,33 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 EDGE_RULES = [
     # regex syntax, bare wildcard, parameters mid-path, act "*"
-    ("p", ["dot", "tenant:0", "/files/a.b", "read"]),
-    ("p", ["star", "tenant:0", "*", "read"]),
-    ("p", ["param", "tenant:0", "/a/:x/b/:y", "write"]),
-    ("p", ["any", "tenant:0", "/any/*", "*"]),
-    ("p", ["user:5", "tenant:0", "/direct", "read"]),
+    ("p", ["dot", "tenant:1", "/files/a.b", "read"]),
+    ("p", ["star", "tenant:1", "*", "read"]),
+    ("p", ["param", "tenant:1", "/a/:x/b/:y", "write"]),
+    ("p", ["any", "tenant:1", "/any/*", "*"]),
+    ("p", ["user:5", "tenant:1", "/direct", "read"]),
     # a chain of roles below user:7: chain8 is 9 links away (reachable), chain9 is 10 (not:
     # Casbin's role manager stops at max_hierarchy_level = 10 subjects, the user included)
-    *[("g", [f"chain{i}", f"chain{i + 1}", "tenant:0"]) for i in range(11)],
-    ("p", ["chain8", "tenant:0", "/deep9", "read"]),
-    ("p", ["chain9", "tenant:0", "/deep10", "read"]),
-    ("g", ["user:7", "chain0", "tenant:0"]),
+    *[("g", [f"chain{i}", f"chain{i + 1}", "tenant:1"]) for i in range(11)],
+    ("p", ["chain8", "tenant:1", "/deep9", "read"]),
+    ("p", ["chain9", "tenant:1", "/deep10", "read"]),
+    ("g", ["user:7", "chain0", "tenant:1"]),
     # a cycle must not hang either engine
-    ("g", ["cyc1", "cyc2", "tenant:0"]), ("g", ["cyc2", "cyc1", "tenant:0"]),
-    ("g", ["user:8", "cyc1", "tenant:0"]), ("p", ["cyc2", "tenant:0", "/cyc", "read"]),
-    ("g", ["user:9", "dot", "tenant:0"]), ("g", ["user:9", "star", "tenant:0"]),
-    ("g", ["user:9", "param", "tenant:0"]), ("g", ["user:9", "any", "tenant:0"]),
+    ("g", ["cyc1", "cyc2", "tenant:1"]), ("g", ["cyc2", "cyc1", "tenant:1"]),
+    ("g", ["user:8", "cyc1", "tenant:1"]), ("p", ["cyc2", "tenant:1", "/cyc", "read"]),
+    ("g", ["user:9", "dot", "tenant:1"]), ("g", ["user:9", "star", "tenant:1"]),
+    ("g", ["user:9", "param", "tenant:1"]), ("g", ["user:9", "any", "tenant:1"]),
 ]
 EDGE_REQUESTS = [
-    ("user:9", "tenant:0", "/files/a.b", "read"), ("user:9", "tenant:0", "/files/axb", "read"),
-    ("user:9", "tenant:0", "/whatever/you/like", "read"), ("user:9", "tenant:0", "/a/1/b/2", "write"),
-    ("user:9", "tenant:0", "/a/1/b/2/c", "write"), ("user:9", "tenant:0", "/a//b/2", "write"),
-    ("user:9", "tenant:0", "/any/x/y", "approve"), ("user:9", "tenant:0", "/any", "read"),
-    ("user:5", "tenant:0", "/direct", "read"), ("user:5", "tenant:0", "/direct\n", "read"),
-    ("user:5", "tenant:1", "/direct", "read"), ("user:7", "tenant:0", "/deep9", "read"),
-    ("user:7", "tenant:0", "/deep10", "read"), ("chain1", "tenant:0", "/deep10", "read"),
-    ("user:8", "tenant:0", "/cyc", "read"), ("user:8", "tenant:0", "/nope", "read"),
-    ("nobody", "tenant:0", "/direct", "read"), ("user:9", "platform", "/files/a.b", "read"),
+    ("user:9", "tenant:1", "/files/a.b", "read"), ("user:9", "tenant:1", "/files/axb", "read"),
+    ("user:9", "tenant:1", "/whatever/you/like", "read"), ("user:9", "tenant:1", "/a/1/b/2", "write"),
+    ("user:9", "tenant:1", "/a/1/b/2/c", "write"), ("user:9", "tenant:1", "/a//b/2", "write"),
+    ("user:9", "tenant:1", "/any/x/y", "approve"), ("user:9", "tenant:1", "/any", "read"),
+    ("user:5", "tenant:1", "/direct", "read"), ("user:5", "tenant:1", "/direct\n", "read"),
+    ("user:5", "tenant:1", "/direct", "read"), ("user:7", "tenant:1", "/deep9", "read"),
+    ("user:7", "tenant:1", "/deep10", "read"), ("chain1", "tenant:1", "/deep10", "read"),
+    ("user:8", "tenant:1", "/cyc", "read"), ("user:8", "tenant:1", "/nope", "read"),
+    ("nobody", "tenant:1", "/direct", "read"), ("user:9", "platform", "/files/a.b", "read"),
 ]
 
 
@@ -73,10 +73,10 @@ def test_same_decisions_as_stock_enforcer_on_random_requests():
     assert decisions.count(True) > 500 and decisions.count(False) > 500
     # the edge cases decide as Casbin's documentation says they should
     edge = {r: ours.enforce(*r) for r in EDGE_REQUESTS}
-    assert edge[("user:9", "tenant:0", "/files/axb", "read")] is True  # '.' is a regex wildcard in keyMatch2
-    assert edge[("user:7", "tenant:0", "/deep9", "read")] is True
-    assert edge[("user:7", "tenant:0", "/deep10", "read")] is False  # beyond Casbin's hierarchy limit
-    assert edge[("user:8", "tenant:0", "/cyc", "read")] is True
+    assert edge[("user:9", "tenant:1", "/files/axb", "read")] is True  # '.' is a regex wildcard in keyMatch2
+    assert edge[("user:7", "tenant:1", "/deep9", "read")] is True
+    assert edge[("user:7", "tenant:1", "/deep10", "read")] is False  # beyond Casbin's hierarchy limit
+    assert edge[("user:8", "tenant:1", "/cyc", "read")] is True
 
 
 def test_index_answers_do_not_depend_on_row_order():
