@@ -59,3 +59,11 @@ def classify(identifier: str) -> tuple[str, str] | None:
         return "username", normalize_username(text)
     except ValidationError:
         return None
+
+
+def mask(field: str, value: str) -> str:
+    """a***@example.com, +86******1234: enough for the owner to recognize, little for others."""
+    if field == "email" and "@" in value:
+        local, domain = value.split("@", 1)
+        return f"{local[:1]}***@{domain}"
+    return value[:3] + "*" * max(0, len(value) - 7) + value[-4:]

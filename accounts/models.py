@@ -71,6 +71,12 @@ class User(AbstractBaseUser):
     is_superuser = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Added to the seed: proof of the contact identifiers, and the lifecycle's when and why.
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    phone_verified_at = models.DateTimeField(null=True, blank=True)
+    status_reason = models.CharField(max_length=64, blank=True, default="")
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 
@@ -79,7 +85,12 @@ class User(AbstractBaseUser):
 
     class Meta:
         db_table = "users"
-        indexes = [models.Index(fields=["tenant"], name="idx_users_tenant")]
+        indexes = [
+            models.Index(fields=["tenant", "id"], name="idx_users_tenant"),
+            models.Index(fields=["status", "id"], name="idx_users_status"),
+            models.Index(fields=["user_type", "id"], name="idx_users_type"),
+            models.Index(fields=["status", "deleted_at"], name="idx_users_deleted"),
+        ]
 
     def __str__(self) -> str:
         return self.username or self.email or self.phone or f"user {self.pk}"
@@ -127,3 +138,40 @@ class UserProfile(models.Model):
 
     class Meta:
         db_table = "user_profiles"
+
+
+class OtpChallenge(models.Model):
+    """A one-time code sent to an email address or phone: stored hashed, single use, with
+    an expiry and a cap on wrong tries. Purposes: login, register, email_change, phone_change."""
+
+    id = models.BigAutoField(primary_key=True)
+    purpose = models.CharField(max_length=32)
+    channel = models.CharField(max_length=8)  # email | sms
+    destination = models.CharField(max_length=128)
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    code_hash = models.CharField(max_length=64)
+    attempts = models.IntegerField(default=0)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    consumed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "otp_challenges"
+        indexes = [models.Index(fields=["purpose", "channel", "destination", "created_at"], name="otp_dest_time")]
+
+
+class PasswordResetToken(models.Model):
+    """A password reset (or invitation) token: random, stored as SHA-256, single use, 30 min;
+    issuing one voids the user's older ones."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    purpose = models.CharField(max_length=16, default="reset")  # reset | invite
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "password_reset_tokens"

@@ -19,7 +19,7 @@ def user_by_identifier(field: str, value: str) -> User | None:
     # Email local parts are stored as typed but matched without regard to case, as mail
     # providers do; the domain is already lower-cased by normalization.
     lookup = "email__iexact" if field == "email" else field
-    return User.objects.filter(**{lookup: value}).first()
+    return User.objects.select_related("tenant").filter(**{lookup: value}).first()
 
 
 def user_get(*, user_id: int) -> User | None:
@@ -69,3 +69,30 @@ def user_me(*, user_id: int, tenant_id: int | None) -> dict | None:
     for name, fn in ME_CONTRIBUTORS.items():
         out[name] = fn(user)
     return out
+
+
+def admin_user_row(user: User) -> dict:
+    profile = getattr(user, "profile", None)
+    return {**user_public(user), "email": user.email, "phone": user.phone,
+            "email_verified": user.email_verified_at is not None, "phone_verified": user.phone_verified_at is not None,
+            "nickname": profile.nickname if profile else None, "created_at": user.created_at,
+            "last_login_at": user.last_login, "status_reason": user.status_reason}
+
+
+def admin_users(*, tenant_ids: list[int] | None, tenant_id: int | None = None, status: str | None = None,
+                user_type: str | None = None, q: str | None = None):  # noqa: ANN201
+    """The filtered user query behind GET /v1/admin/users (one query per page: the profile
+    comes by join). tenant_ids None means every tenant (platform rights)."""
+    qs = User.objects.select_related("profile")
+    if tenant_ids is not None:
+        qs = qs.filter(tenant_id__in=tenant_ids)
+    if tenant_id is not None:
+        qs = qs.filter(tenant_id=tenant_id)
+    if status:
+        qs = qs.filter(status=status)
+    if user_type:
+        qs = qs.filter(user_type=user_type)
+    if q:
+        # prefix match: each side is an index range on the unique indexes
+        qs = qs.filter(Q(username__startswith=q.casefold()) | Q(email__istartswith=q) | Q(phone__startswith=q))
+    return qs

@@ -6,6 +6,11 @@ class AuthzConfig(AppConfig):
 
     def ready(self) -> None:
         from . import schema  # noqa: F401 - OpenAPI description of the ApiKey scheme
+        from custos import policy
+
+        from .permissions import CasbinPolicyProvider
+
+        policy.install(CasbinPolicyProvider())
         from accounts.selectors import me_contributor
 
         from .selectors import user_roles

@@ -12,6 +12,6 @@ PLATFORM_ROLES: dict[str, list[tuple[str, str]]] = {
 
 TENANT_ROLES: dict[str, list[tuple[str, str]]] = {
     "tenant_admin": [("/users", "*"), ("/users/*", "*"), ("/authz/*", "*"), ("/sessions", "write"),
-                     ("/audit/*", "read")],
+                     ("/audit/*", "read"), ("/tenants", "read")],
     "auditor": [("/audit/*", "read")],
 }

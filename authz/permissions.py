@@ -49,3 +49,26 @@ class HasPolicy(BasePermission):
         domain = PLATFORM_DOMAIN if getattr(principal, "is_service", False) else tenant_domain(
             getattr(principal, "tenant_id", None))
         return allowed(request, domain, self.obj, self.act)
+
+
+class CasbinPolicyProvider:
+    """authz's answers to custos.policy questions from lower rooms."""
+
+    def allowed(self, request, tenant_id: int | None, obj: str, act: str) -> bool:  # noqa: ANN001
+        return allowed(request, tenant_domain(tenant_id), obj, act)
+
+    def tenants_visible(self, request, obj: str, act: str) -> list[int] | None:  # noqa: ANN001
+        if allowed(request, PLATFORM_DOMAIN, obj, act):
+            return None
+        tenant_id = getattr(request.user, "tenant_id", None)
+        if tenant_id is not None and allowed(request, tenant_domain(tenant_id), obj, act):
+            return [tenant_id]
+        return []
+
+    def grant_roles(self, *, user_id: int, tenant_id: int | None, roles: list[str], actor) -> None:  # noqa: ANN001
+        from .services import subject_role_grant
+        from .subjects import check_role_name
+
+        for role in roles:
+            subject_role_grant(subject=user_subject(user_id), role=check_role_name(role, field="roles"),
+                               domain=tenant_domain(tenant_id), actor=actor, subject_user_id=user_id)

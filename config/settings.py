@@ -163,6 +163,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- per-app settings (read through each app's conf.py) -------------------------------------
+CUSTOS_DEFAULT_PHONE_REGION = env_str("CUSTOS_DEFAULT_PHONE_REGION", "") or None
 CUSTOS_ISSUER = env_str("CUSTOS_ISSUER", "http://127.0.0.1:8000")
 CUSTOS_AUDIENCE = env_str("CUSTOS_AUDIENCE", "fly")
 CUSTOS_KEYS = {
@@ -208,6 +209,31 @@ STORAGES = {
 }
 
 EMAIL_BACKEND = env_str("CUSTOS_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("CUSTOS_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("CUSTOS_EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("CUSTOS_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env_str("CUSTOS_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("CUSTOS_EMAIL_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("CUSTOS_EMAIL_FROM", "Custos <no-reply@localhost>")
+CUSTOS_FIELD_KEYS = env_list("CUSTOS_FIELD_KEYS", [])
+
+CUSTOS_ACCOUNTS = {
+    "SMS_BACKEND": env_str("CUSTOS_SMS_BACKEND", "accounts.sms.ConsoleSmsBackend"),
+    "SMS_HTTP_URL": env_str("CUSTOS_SMS_HTTP_URL", ""),
+    "SMS_HTTP_TOKEN": env_str("CUSTOS_SMS_HTTP_TOKEN", ""),
+    "DEFAULT_PHONE_REGION": env_str("CUSTOS_DEFAULT_PHONE_REGION", "") or None,
+    "RESET_TOKEN_TTL": env_int("CUSTOS_RESET_TOKEN_TTL", 1800),
+    "INVITE_TOKEN_TTL": env_int("CUSTOS_INVITE_TOKEN_TTL", 7 * 24 * 3600),
+    "RESET_URL": env_str("CUSTOS_RESET_URL", "http://127.0.0.1:8000/reset-password#token={token}"),
+    "INVITE_URL": env_str("CUSTOS_INVITE_URL", "http://127.0.0.1:8000/accept-invite#token={token}"),
+    "DELETED_RETENTION_DAYS": env_int("CUSTOS_DELETED_RETENTION_DAYS", 30),
+    "OTP_TTL": env_int("CUSTOS_OTP_TTL", 300),
+    "OTP_MAX_ATTEMPTS": env_int("CUSTOS_OTP_MAX_ATTEMPTS", 5),
+    "OTP_RESEND_COOLDOWN": env_int("CUSTOS_OTP_RESEND_COOLDOWN", 60),
+    "OTP_SELF_REGISTRATION": env_bool("CUSTOS_OTP_SELF_REGISTRATION", True),
+    "PROFILE_EXTRA_MAX_BYTES": 8192,
+    "PROFILE_EXTRA_MAX_DEPTH": 5,
+}
 
 # --- logging: JSON lines, secrets never logged ---------------------------------------------
 LOGGING = {

@@ -10,3 +10,10 @@ class FederationConfig(AppConfig):
         from .selectors import identities_of
 
         me_contributor("identities")(lambda user: identities_of(user_id=user.pk))
+
+        from accounts.signals import user_deleted
+
+        from .services import identities_forget
+
+        user_deleted.connect(lambda sender, user_id, **kw: identities_forget(user_id=user_id),
+                             weak=False, dispatch_uid="federation.forget_identities")

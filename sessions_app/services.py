@@ -200,8 +200,8 @@ def logout(*, user_id: int, session_id: str) -> None:
                  tenant_id=session.tenant_id, metadata={"session_id": session_id})
 
 
-def sessions_end_for_user(*, user_id: int, reason: str) -> int:
-    sessions = list(Session.objects.filter(user_id=user_id, revoked=False))
+def sessions_end_for_user(*, user_id: int, reason: str, keep_session_id: str | None = None) -> int:
+    sessions = list(Session.objects.filter(user_id=user_id, revoked=False).exclude(session_id=keep_session_id or ""))
     return _end_sessions(sessions, reason=reason, now=timezone.now())
 
 

@@ -1,0 +1,121 @@
+"""Password change, reset and invitations."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth.hashers import check_password
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import Action
+from audit.services import Actor, event_record
+from custos.crypto import seal
+from custos.exceptions import NotFound, ValidationFailed
+
+from .. import identifiers, selectors
+from ..conf import conf
+from ..errors import ResetTokenInvalid
+from ..models import PasswordResetToken, User
+from ..signals import password_changed
+from .credentials import _spend_one_hash
+from .lifecycle import user_token_version_bump
+from .registration import password_check_policy
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def password_change(*, user_id: int, current_password: str, new_password: str, keep_session_id: str | None,
+                    actor: Actor) -> None:
+    user = User.objects.select_for_update().filter(pk=user_id).first()
+    if user is None:
+        raise NotFound()
+    if not user.has_usable_password():
+        _spend_one_hash(current_password)
+        ok = False
+    else:
+        ok = check_password(current_password, user.password)
+    if not ok:
+        raise ValidationFailed("The current password is not correct.",
+                               fields={"current_password": ["The current password is not correct."]},
+                               reasons=["current_password_incorrect"])
+    password_check_policy(password=new_password, username=user.username, email=user.email, phone=user.phone)
+    user.set_password(new_password)
+    user.save(update_fields=["password", "updated_at"])
+    password_changed.send(sender=User, user_id=user.pk, keep_session_id=keep_session_id)
+    event_record(action=Action.PASSWORD_CHANGED, actor=actor, subject_user_id=user.pk, tenant_id=user.tenant_id)
+
+
+def _issue_link(user: User, purpose: str, ttl: int) -> PasswordResetToken:
+    now = timezone.now()
+    # The newest link voids every older one.
+    PasswordResetToken.objects.filter(user=user, used_at__isnull=True, voided_at__isnull=True).update(voided_at=now)
+    token = secrets.token_urlsafe(32)
+    row = PasswordResetToken.objects.create(user=user, token_hash=_hash(token), purpose=purpose, created_at=now,
+                                            expires_at=now + timedelta(seconds=ttl))
+    sealed = seal(token)
+    from ..tasks import send_password_link
+
+    transaction.on_commit(lambda: send_password_link.delay(row.pk, sealed))
+    return row
+
+
+def password_reset_request(*, identifier: object) -> None:
+    """Always the same answer and about the same work: the caller learns nothing about
+    whether the account exists. The mail goes out after commit, from a task."""
+    kind = identifiers.classify(identifier) if isinstance(identifier, str) and len(identifier) <= 254 else None
+    user = selectors.user_by_identifier(*kind) if kind else None
+    # A locked account may reset (that is how it gets back in); deleted and merged ones may not.
+    eligible = (user is not None and user.email and user.status in (User.Status.ACTIVE, User.Status.LOCKED,
+                                                                     User.Status.DISABLED))
+    with transaction.atomic():
+        if eligible:
+            _issue_link(user, "reset", conf("RESET_TOKEN_TTL"))
+            event_record(action=Action.PASSWORD_RESET_REQUESTED, actor=Actor.anonymous(),
+                         subject_user_id=user.pk, tenant_id=user.tenant_id)
+        else:
+            # the same statements' shape for nobody, so timing stays close
+            PasswordResetToken.objects.filter(user_id=-1, used_at__isnull=True).update(voided_at=timezone.now())
+            secrets.token_urlsafe(32)
+
+
+@transaction.atomic
+def password_invite(*, user: User) -> PasswordResetToken:
+    return _issue_link(user, "invite", conf("INVITE_TOKEN_TTL"))
+
+
+@transaction.atomic
+def password_reset_confirm(*, token: object, new_password: object) -> None:
+    """Set the new password, end every session, answer without tokens: the user signs in
+    again (with their second factor, if they have one)."""
+    if not isinstance(token, str) or not token or len(token) > 256:
+        raise ResetTokenInvalid()
+    if not isinstance(new_password, str):
+        raise ValidationFailed(fields={"new_password": ["This field is required."]})
+    now = timezone.now()
+    row = PasswordResetToken.objects.select_related("user").filter(token_hash=_hash(token)).first()
+    if (row is None or row.used_at or row.voided_at or row.expires_at <= now
+            or row.user.status in (User.Status.DELETED, User.Status.MERGED)):
+        raise ResetTokenInvalid()
+    user = row.user
+    password_check_policy(password=new_password, username=user.username, email=user.email, phone=user.phone)
+    if not PasswordResetToken.objects.filter(pk=row.pk, used_at__isnull=True, voided_at__isnull=True).update(
+            used_at=now):
+        raise ResetTokenInvalid()  # a parallel confirm won
+    user.set_password(new_password)
+    fields = ["password", "updated_at"]
+    if row.purpose == "invite" and user.email_verified_at is None:
+        user.email_verified_at = now  # the link reached the mailbox: the address is proven
+        fields.append("email_verified_at")
+    if user.status == User.Status.LOCKED and user.status_reason == "too_many_failures":
+        # a lockout by failed passwords ends with a reset; a lock by staff does not
+        user.status, user.status_reason, user.status_changed_at = User.Status.ACTIVE, "password_reset", now
+        fields += ["status", "status_reason", "status_changed_at"]
+    user.save(update_fields=fields)
+    user_token_version_bump(user_id=user.pk, actor=Actor.user(user.pk), reason="password_reset")
+    event_record(action=Action.PASSWORD_RESET, actor=Actor.user(user.pk), subject_user_id=user.pk,
+                 tenant_id=user.tenant_id, metadata={"via": row.purpose})
