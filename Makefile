@@ -46,7 +46,7 @@ test-services: $(VENV)/.installed-test+mysql tests/js/node_modules/jose
 	CUSTOS_TEST_SERVICES=1 \
 	CUSTOS_DATABASE_URL=$${CUSTOS_TEST_DATABASE_URL:-mysql://root@127.0.0.1:3306/custos} \
 	CUSTOS_REDIS_URL=$${CUSTOS_TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
-	CUSTOS_BROKER_URL=$${CUSTOS_TEST_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//} \
+	CUSTOS_BROKER_URL=$${CUSTOS_TEST_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//} CUSTOS_CELERY_EAGER=1 \
 	$(PY) -m pytest -q
 
 schema: $(VENV)/.installed-base

@@ -9,7 +9,7 @@ from django.contrib.auth.hashers import check_password
 from django.db import transaction
 from django.utils import timezone
 
-from audit.models import Action
+from audit.models import Action, Result
 from audit.services import Actor, event_record
 from custos.crypto import seal
 from custos.exceptions import NotFound, ValidationFailed
@@ -78,9 +78,12 @@ def password_reset_request(*, identifier: object) -> None:
             event_record(action=Action.PASSWORD_RESET_REQUESTED, actor=Actor.anonymous(),
                          subject_user_id=user.pk, tenant_id=user.tenant_id)
         else:
-            # the same statements' shape for nobody, so timing stays close
+            # the same statements' shape for nobody, so timing stays close; and a request for
+            # an unknown account is worth a line in the trail (enumeration attempts show up)
             PasswordResetToken.objects.filter(user_id=-1, used_at__isnull=True).update(voided_at=timezone.now())
             secrets.token_urlsafe(32)
+            event_record(action=Action.PASSWORD_RESET_REQUESTED, actor=Actor.anonymous(), result=Result.FAILURE,
+                         metadata={"reason": "no_eligible_account"})
 
 
 @transaction.atomic
