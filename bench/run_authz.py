@@ -81,6 +81,10 @@ def main() -> None:
     print(table(rows))
 
 
+def fmt(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}" if value < 10 else f"{value:,.1f}"
+
+
 def table(rows) -> str:  # noqa: ANN001
     lines = ["| assignments | metric | Custos | stock Enforcer | stock / Custos |", "|---|---|---|---|---|"]
     for scale, c, s in rows:
@@ -88,11 +92,11 @@ def table(rows) -> str:  # noqa: ANN001
                            ("cold_p99_us", "first check in a cold tenant, p99 (µs)"),
                            ("load_s", "load whole policy (s)"), ("held_mb", "memory held by the policy (MB)")):
             cv, sv = median_of(c, key), median_of(s, key)
-            ratio = f"{sv / cv:,.1f}×" if cv else "-"
-            lines.append(f"| {scale} | {label} | {cv:,} | {sv:,} | {ratio} |")
+            ratio = f"{sv / cv:,.0f}×" if cv and sv / cv >= 10 else (f"{sv / cv:,.1f}×" if cv else "-")
+            lines.append(f"| {scale} | {label} | {fmt(cv)} | {fmt(sv)} | {ratio} |")
         if "batch100_p50_ms" in c[0]:
             lines.append(f"| {scale} | POST check-batch, 100 checks, server p50 / p99 (ms) | "
-                         f"{median_of(c, 'batch100_p50_ms')} / {median_of(c, 'batch100_p99_ms')} | - | - |")
+                         f"{median_of(c, 'batch100_p50_ms'):.2f} / {median_of(c, 'batch100_p99_ms'):.2f} | - | - |")
     return "\n".join(lines)
 
 
