@@ -50,6 +50,16 @@ def force_logout(modeladmin, request, queryset):  # noqa: ANN001
     modeladmin.message_user(request, f"Signed out {queryset.count()} account(s) everywhere.", messages.SUCCESS)
 
 
+@admin.action(description="Reset two-factor authentication (lost device)", permissions=["change"])
+def mfa_reset(modeladmin, request, queryset):  # noqa: ANN001
+    from .security.mfa import admin_reset
+
+    for user in queryset:
+        admin_reset(user_id=user.pk, actor=Actor.user(request.user.pk))
+    modeladmin.message_user(request, f"Two-factor authentication reset for {queryset.count()} account(s).",
+                            messages.SUCCESS)
+
+
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
     list_display = ("id", "username", "email", "phone", "user_type", "tenant", "status", "last_login", "created_at")
@@ -60,7 +70,7 @@ class UserAdmin(admin.ModelAdmin):
     ordering = ("-id",)
     inlines = [ProfileInline]
     actions = [_transition("freeze", "Freeze"), _transition("activate", "Activate"),
-               _transition("unlock", "Unlock"), _transition("delete", "Delete (scrub personal data)"), force_logout]
+               _transition("unlock", "Unlock"), _transition("delete", "Delete (scrub personal data)"), force_logout, mfa_reset]
     fields = ("username", "email", "email_verified_at", "phone", "phone_verified_at", "user_type", "tenant", "status",
               "status_reason", "status_changed_at", "token_version", "password", "is_superuser", "last_login",
               "created_at", "updated_at", "deleted_at")

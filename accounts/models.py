@@ -104,6 +104,9 @@ class User(AbstractBaseUser):
     def is_staff(self) -> bool:
         return self.user_type == self.UserType.STAFF and self.is_active
 
+    def totp_devices_confirmed(self) -> bool:
+        return TotpDevice.objects.filter(user_id=self.pk, confirmed=True).exists()
+
     def has_perm(self, perm: str, obj=None) -> bool:  # noqa: ANN001
         from django.contrib.auth import get_backends
 
@@ -175,3 +178,78 @@ class PasswordResetToken(models.Model):
 
     class Meta:
         db_table = "password_reset_tokens"
+
+
+# ---- second factors and login history -------------------------------------------------------
+from django_otp.models import Device  # noqa: E402
+
+
+class TotpDevice(Device):
+    """RFC 6238 TOTP on django-otp's Device. Unlike django-otp's TOTPDevice, the seed is
+    encrypted at rest (custos.crypto) and `last_t` makes every code single use."""
+
+    key_sealed = models.TextField()
+    step = models.PositiveSmallIntegerField(default=30)
+    digits = models.PositiveSmallIntegerField(default=6)
+    tolerance = models.PositiveSmallIntegerField(default=1)
+    last_t = models.BigIntegerField(default=-1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "mfa_totp_devices"
+
+
+class BackupCode(models.Model):
+    """One-time backup codes, stored as SHA-256 (10 random characters each: nothing to gain
+    from a slow hash); a new set voids the old."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "mfa_backup_codes"
+        indexes = [models.Index(fields=["user", "code_hash"], name="backup_user_hash")]
+
+
+class MfaChallenge(models.Model):
+    """The `mfa_token` between a first factor and the second: hashed, single use, 5 minutes,
+    good for /v1/auth/mfa/verify only."""
+
+    id = models.BigAutoField(primary_key=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    first_factor = models.CharField(max_length=16)
+    risk = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "mfa_challenges"
+
+
+class LoginEvent(models.Model):
+    """Login history: every attempt on a known account, with where, what device, the result
+    and the risk assessment. Users see their own; staff see everyone's."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    occurred_at = models.DateTimeField()
+    ip = models.CharField(max_length=45, null=True, blank=True)
+    country = models.CharField(max_length=2, blank=True, default="")
+    device_hash = models.CharField(max_length=64, blank=True, default="")
+    device_id = models.CharField(max_length=128, blank=True, default="")
+    user_agent = models.CharField(max_length=255, blank=True, default="")
+    method = models.CharField(max_length=16)
+    result = models.CharField(max_length=16)  # success | failure | challenged | denied
+    risk_score = models.IntegerField(default=0)
+    reasons = models.JSONField(default=list)
+
+    class Meta:
+        db_table = "login_history"
+        indexes = [models.Index(fields=["user", "occurred_at"], name="login_user_time"),
+                   models.Index(fields=["user", "device_hash"], name="login_user_device")]

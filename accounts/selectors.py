@@ -63,7 +63,7 @@ def user_me(*, user_id: int, tenant_id: int | None) -> dict | None:
             "extra": profile.extra if profile else None,
         },
         "roles": [],
-        "mfa_enabled": False,
+        "mfa_enabled": user.totp_devices_confirmed(),
         "identities": [],
     }
     for name, fn in ME_CONTRIBUTORS.items():

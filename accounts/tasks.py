@@ -68,8 +68,25 @@ def send_password_link(token_id: int, sealed_token: str) -> None:
 def send_contact_changed(channel: str, sealed_old_address: str, what: str, masked_new: str) -> None:
     """Tell the old address that the account's email or phone changed."""
     _deliver(channel, unseal(sealed_old_address), f"Your {SITE} {what} was changed",
-             "accounts/contact_changed_email.txt" if channel == "email" else "accounts/code_sms.txt",
+             "accounts/contact_changed_email.txt" if channel == "email" else "accounts/contact_changed_sms.txt",
              {"what": what, "masked": masked_new, "code": "-", "minutes": 0})
+
+
+@shared_task(**RETRY)
+def send_security_notice(user_id: int, reasons: list[str]) -> None:
+    """Tell the user about a sign-in that looked unusual but was let through."""
+    from .models import User
+
+    user = User.objects.filter(pk=user_id).first()
+    if user is None or not user.email:
+        return
+    _deliver("email", user.email, f"New sign-in to your {SITE} account", "accounts/security_notice_email.txt",
+             {"reasons": [REASON_TEXT.get(r, r) for r in reasons]})
+
+
+REASON_TEXT = {"new_device": "a device or browser you have not used before", "new_country": "a new country",
+               "impossible_travel": "a place too far from your last sign-in", "failure_burst":
+               "right after several failed attempts", "too_many_sessions": "while many sessions are open"}
 
 
 @shared_task(acks_late=True)

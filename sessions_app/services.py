@@ -19,7 +19,7 @@ from audit.models import Action, Result
 from audit.services import Actor, event_record
 from authz.selectors import user_roles
 from custos import context
-from custos.exceptions import CustosError, NotFound
+from custos.exceptions import NotFound
 
 from .conf import conf
 from .errors import RefreshTokenInvalid, RefreshTokenReused
@@ -100,22 +100,6 @@ def session_start(*, user: User, amr: list[str], actor: Actor) -> TokenPair:
     row = RefreshToken.objects.create(user=user, session=session, token_hash=token_hash(raw), expires_at=expires_at)
     Session.objects.filter(pk=session.pk).update(refresh_token=row)
     return _pair(user=user, session=session, refresh_raw=raw, refresh_expires_at=expires_at, now=now)
-
-
-def login_password(*, identifier: str, password: str) -> TokenPair:
-    try:
-        user = account_services.credentials_verify(identifier=identifier, password=password)
-    except CustosError as exc:
-        with transaction.atomic():
-            event_record(action=Action.LOGIN_FAILED, actor=Actor.anonymous(), result=Result.FAILURE,
-                         metadata={"method": "password", "reason": exc.code})
-        raise
-    with transaction.atomic():
-        account_services.user_mark_login(user=user)
-        pair = session_start(user=user, amr=["pwd"], actor=Actor.user(user.pk))
-        event_record(action=Action.LOGIN_SUCCEEDED, actor=Actor.user(user.pk), subject_user_id=user.pk,
-                     tenant_id=user.tenant_id, metadata={"method": "password", "session_id": pair.session_id})
-    return pair
 
 
 def _end_sessions(sessions: list[Session], *, reason: str, now: datetime) -> int:

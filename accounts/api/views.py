@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.models import Tenant, User
+from accounts.security import mfa, risk
 from audit.services import Actor
 from custos import policy
 from custos.exceptions import NotFound, PermissionDeniedError, ValidationFailed
@@ -123,10 +124,15 @@ class ReauthView(APIView):
                                                                      "expires_in": serializers.IntegerField()})})
     def post(self, request):  # noqa: ANN001, ANN201
         body = _body(request)
-        if "password" not in body:
-            raise ValidationFailed(fields={"password": ["This field is required."]})
-        token = services.reauth_with_password(user_id=request.user.id, session_id=request.user.session_id,
-                                              password=body.get("password"))
+        if "password" in body:
+            token = services.reauth_with_password(user_id=request.user.id, session_id=request.user.session_id,
+                                                  password=body.get("password"))
+        elif "code" in body:
+            method = mfa.second_factor_check(user_id=request.user.id, code=body.get("code"), method=None)
+            token = services.reauth_token_issue(user_id=request.user.id, session_id=request.user.session_id,
+                                                method=method)
+        else:
+            raise ValidationFailed(fields={"password": ["Give your password, or a code from your authenticator."]})
         response = Response({"reauth_token": token, "expires_in": 300})
         response["Cache-Control"] = "no-store"
         return response
@@ -347,3 +353,74 @@ class TenantActionView(APIView):
             raise PermissionDeniedError()
         fn = services.tenant_enable if self.enable else services.tenant_disable
         return Response(_tenant_row(fn(tenant_id=tenant_id, actor=actor_of(request.user))))
+
+
+# ---- second factors and sign-in history -----------------------------------------------------
+class TotpSetupView(APIView):
+    @extend_schema(summary="Start TOTP enrolment (needs X-Reauth-Token)", request=None,
+                   responses={200: inline_serializer("TotpSetup", {"otpauth_uri": serializers.CharField(),
+                                                                  "secret": serializers.CharField(),
+                                                                  "qr_svg": serializers.CharField()})})
+    def post(self, request):  # noqa: ANN001, ANN201
+        require_reauth(request)
+        response = Response(mfa.totp_setup(user=selectors.user_get(user_id=request.user.id)))
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class TotpConfirmView(APIView):
+    @extend_schema(summary="Confirm the authenticator with a code; returns 10 backup codes, once",
+                   request=inline_serializer("TotpConfirm", {"code": serializers.CharField()}),
+                   responses={200: inline_serializer("BackupCodes", {
+                       "backup_codes": serializers.ListField(child=serializers.CharField())})})
+    def post(self, request):  # noqa: ANN001, ANN201
+        codes = mfa.totp_confirm(user=selectors.user_get(user_id=request.user.id), code=_body(request).get("code"))
+        response = Response({"backup_codes": codes})
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class TotpView(APIView):
+    @extend_schema(summary="Turn TOTP off (needs X-Reauth-Token)", responses={204: None})
+    def delete(self, request):  # noqa: ANN001, ANN201
+        require_reauth(request)
+        mfa.totp_disable(user_id=request.user.id, actor=Actor.user(request.user.id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BackupCodesView(APIView):
+    @extend_schema(summary="A new set of backup codes; the old set is void (needs X-Reauth-Token)", request=None,
+                   responses={200: inline_serializer("NewBackupCodes", {
+                       "backup_codes": serializers.ListField(child=serializers.CharField())})})
+    def post(self, request):  # noqa: ANN001, ANN201
+        require_reauth(request)
+        codes = mfa.backup_codes_regenerate(user=selectors.user_get(user_id=request.user.id))
+        response = Response({"backup_codes": codes})
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class MyLoginsView(APIView):
+    @extend_schema(summary="My sign-in history", responses={200: Generic})
+    def get(self, request):  # noqa: ANN001, ANN201
+        return Response({"results": risk.history_of(user_id=request.user.id), "next": None})
+
+
+class AdminUserLoginsView(APIView):
+    permission_classes = [IsAuthenticatedPrincipal]
+
+    @extend_schema(summary="A user's sign-in history", responses={200: Generic})
+    def get(self, request, user_id: int):  # noqa: ANN001, ANN201
+        _target(request, user_id, "read")
+        return Response({"results": risk.history_of(user_id=user_id), "next": None})
+
+
+class AdminUserMfaResetView(APIView):
+    permission_classes = [IsAuthenticatedPrincipal]
+
+    @extend_schema(summary="Turn a user's two-factor authentication off (lost device); audited", request=None,
+                   responses={204: None})
+    def post(self, request, user_id: int):  # noqa: ANN001, ANN201
+        _target(request, user_id, "write")
+        mfa.admin_reset(user_id=user_id, actor=actor_of(request.user))
+        return Response(status=status.HTTP_204_NO_CONTENT)

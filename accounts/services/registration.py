@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from audit.models import Action
 from audit.services import Actor, event_record
@@ -48,7 +49,8 @@ def password_check_policy(*, password: str, username: str | None = None, email: 
 def user_create(*, username: str | None = None, email: str | None = None, phone: str | None = None,
                 password: str | None = None, nickname: str | None = None,
                 user_type: str = User.UserType.CUSTOMER, tenant: Tenant | None = None,
-                is_superuser: bool = False, actor: Actor | None = None, **_: Any) -> User:
+                is_superuser: bool = False, actor: Actor | None = None, verified: str | None = None,
+                **_: Any) -> User:
     ids = normalize_identifiers(username=username, email=email, phone=phone)
     if not any(ids.values()):
         raise ValidationFailed("At least one of username, email or phone is required.",
@@ -58,6 +60,8 @@ def user_create(*, username: str | None = None, email: str | None = None, phone:
     if selectors.identifier_taken(**ids):
         raise AlreadyExists()
     user = User(**ids, user_type=user_type, tenant=tenant, is_superuser=is_superuser)
+    if verified in ("email", "phone"):  # the caller proved it with a code
+        setattr(user, f"{verified}_verified_at", timezone.now())
     if password is not None:
         user.set_password(password)
     else:
@@ -152,3 +156,9 @@ def admin_user_update(*, user_id: int, data: dict[str, Any], actor: Actor) -> Us
                                                                          "after": user.user_type}
                                if "user_type" in before else None})
     return user
+
+
+def contact_mark_verified(*, user_id: int, field: str) -> None:
+    if field in ("email", "phone"):
+        User.objects.filter(pk=user_id, **{f"{field}_verified_at__isnull": True}).update(
+            **{f"{field}_verified_at": timezone.now()})

@@ -12,14 +12,15 @@ from custos.exceptions import PermissionDeniedError
 from custos.permissions import IsAuthenticatedPrincipal
 from audit.services import Actor
 from custos.exceptions import NotFound
-from sessions_app import selectors, services
+from sessions_app import login, selectors, services
 
 from .serializers import (ForceLogoutSerializer, LoginSerializer, RefreshSerializer, SessionSerializer,
                           TokenPairSerializer)
 
 
-def token_response(pair: services.TokenPair) -> Response:
-    response = Response(pair.as_response())
+def token_response(pair: services.TokenPair | dict) -> Response:
+    """A token pair, or an MFA challenge: neither may be cached."""
+    response = Response(pair.as_response() if isinstance(pair, services.TokenPair) else pair)
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"
     return response
@@ -40,8 +41,8 @@ class LoginView(APIView):
     def post(self, request):  # noqa: ANN001, ANN201
         s = LoginSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        return token_response(services.login_password(identifier=s.validated_data["username"],
-                                                      password=s.validated_data["password"]))
+        return token_response(login.login_password(identifier=s.validated_data["username"],
+                                                   password=s.validated_data["password"]))
 
 
 class RefreshView(APIView):
@@ -107,3 +108,55 @@ class SessionDetailView(APIView):
             raise NotFound("No such session.")
         services.session_revoke(session=session, actor=Actor.user(request.user.id), reason="user_revoked")
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _body(request) -> dict:  # noqa: ANN001
+    from custos.exceptions import ValidationFailed
+
+    if not isinstance(request.data, dict):
+        raise ValidationFailed("The JSON body must be an object.")
+    return request.data
+
+
+class OtpSendView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(summary="Send a sign-in code by email or SMS (202 whether or not the destination is known)",
+                   request=inline_serializer("OtpSend", {"channel": serializers.ChoiceField(["email", "sms"]),
+                                                         "destination": serializers.CharField()}),
+                   responses={202: inline_serializer("OtpSent", {"retry_after": serializers.IntegerField()})})
+    def post(self, request):  # noqa: ANN001, ANN201
+        body = _body(request)
+        retry_after = login.otp_send(channel=body.get("channel"), destination=body.get("destination"))
+        return Response({"retry_after": retry_after}, status=status.HTTP_202_ACCEPTED)
+
+
+class OtpVerifyView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(summary="Sign in with the code (creates the account when self-registration by OTP is on)",
+                   request=inline_serializer("OtpVerify", {"channel": serializers.ChoiceField(["email", "sms"]),
+                                                           "destination": serializers.CharField(),
+                                                           "code": serializers.CharField()}),
+                   responses={200: TokenPairSerializer})
+    def post(self, request):  # noqa: ANN001, ANN201
+        body = _body(request)
+        return token_response(login.otp_login(channel=body.get("channel"), destination=body.get("destination"),
+                                              code=body.get("code")))
+
+
+class MfaVerifyView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(summary="Second factor after an MFA challenge",
+                   request=inline_serializer("MfaVerify", {"mfa_token": serializers.CharField(),
+                                                           "code": serializers.CharField(),
+                                                           "method": serializers.CharField(required=False)}),
+                   responses={200: TokenPairSerializer})
+    def post(self, request):  # noqa: ANN001, ANN201
+        body = _body(request)
+        return token_response(login.mfa_verify(token=body.get("mfa_token"), code=body.get("code"),
+                                               method=body.get("method")))
