@@ -26,9 +26,10 @@ migrate: $(VENV)/.installed-base
 
 # The issuer follows HOST and PORT unless CUSTOS_ISSUER says otherwise.
 run: migrate
-	CUSTOS_ISSUER=$${CUSTOS_ISSUER:-http://$(HOST):$(PORT)} \
-	$(VENV)/bin/gunicorn config.wsgi:application --bind $(HOST):$(PORT) --workers $(WORKERS) \
-		--access-logfile - --forwarded-allow-ips="" --no-control-socket
+	rm -rf var/prometheus && mkdir -p var/prometheus
+	CUSTOS_ISSUER=$${CUSTOS_ISSUER:-http://$(HOST):$(PORT)} PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus \
+	$(VENV)/bin/gunicorn config.wsgi:application -c config/gunicorn.py --bind $(HOST):$(PORT) \
+		--workers $(WORKERS) --access-logfile - --forwarded-allow-ips="" --no-control-socket
 
 # npm `jose` verifies our tokens in tests/test_live_verifiers.py.
 tests/js/node_modules/jose: tests/js/package-lock.json

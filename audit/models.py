@@ -92,3 +92,28 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%dT%H:%M:%SZ} {self.action} {self.result}"
+
+
+class ExportCursor(models.Model):
+    """How far each sink has acknowledged the trail (the outbox's per-sink position)."""
+
+    sink = models.CharField(max_length=32, primary_key=True)
+    last_event_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        db_table = "audit_export_cursors"
+
+
+class JobRun(models.Model):
+    """The last run of each periodic job (export, purge), for /metrics and operators."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    last_started_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_count = models.BigIntegerField(default=0)
+    last_error = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        db_table = "audit_job_runs"

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from custos import context
@@ -44,11 +46,34 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+def _nudge_export() -> None:
+    """Ask for an export soon after this transaction commits (the beat schedule is the
+    backstop); at most one nudge per second per process."""
+    import time
+
+    from .conf import conf
+
+    global _last_nudge
+    if not conf("SINKS"):
+        return
+    now = time.monotonic()
+    if now - _last_nudge < 1.0:
+        return
+    _last_nudge = now
+    from .tasks import export_all
+
+    transaction.on_commit(lambda: export_all.apply_async(countdown=0.5, ignore_result=True))
+
+
+_last_nudge = 0.0
+
+
 def event_record(*, action: str, actor: Actor, result: str = Result.SUCCESS, subject_user_id: int | None = None,
                  tenant_id: int | None = None, metadata: dict[str, Any] | None = None) -> AuditEvent:
     """Write one audit event in the caller's transaction: the change and its record commit
     or roll back together. Client context comes from the current request."""
     ctx = context.current()
+    _nudge_export()
     return AuditEvent.objects.create(
         occurred_at=timezone.now(),
         action=action,
@@ -62,3 +87,98 @@ def event_record(*, action: str, actor: Actor, result: str = Result.SUCCESS, sub
         request_id=ctx.request_id,
         metadata=_scrub(metadata or {}),
     )
+
+
+# ---- export (transactional outbox) and retention ---------------------------------------------
+def _job_start(name: str):  # noqa: ANN202
+    from .models import JobRun
+
+    JobRun.objects.update_or_create(name=name, defaults={"last_started_at": timezone.now()})
+
+
+def _job_done(name: str, *, count: int, error: str = "") -> None:
+    from .models import JobRun
+
+    fields: dict[str, Any] = {"last_count": count, "last_error": error[:255]}
+    if not error:
+        fields["last_success_at"] = timezone.now()
+    JobRun.objects.update_or_create(name=name, defaults=fields)
+
+
+def _exportable(after_id: int, batch: int) -> list[AuditEvent]:
+    """The next events in id order, stopping before a young gap: an id missing from the
+    sequence may belong to a transaction that has not committed yet, and skipping it for
+    good would lose it. Gaps older than the settle time are real (rolled back) and skipped."""
+    from .conf import conf
+
+    rows = list(AuditEvent.objects.filter(id__gt=after_id).order_by("id")[:batch])
+    settle = timezone.now() - timedelta(seconds=conf("SETTLE_SECONDS"))
+    out: list[AuditEvent] = []
+    prev = after_id
+    for e in rows:
+        if e.id != prev + 1 and e.occurred_at > settle:
+            break
+        out.append(e)
+        prev = e.id
+    return out
+
+
+def export_run(*, sink_name: str, max_batches: int = 100) -> int:
+    """Send what this sink has not acknowledged yet, batch by batch, in order. The cursor
+    moves only after the sink acknowledged a batch. Returns events sent."""
+    from .conf import conf
+    from .models import ExportCursor
+    from .serialization import event_dict
+    from .sinks import SINKS
+
+    job = f"export:{sink_name}"
+    _job_start(job)
+    sent = 0
+    sink = None
+    try:
+        ExportCursor.objects.get_or_create(sink=sink_name)  # outside the batch transaction: survives a failure
+        sink = SINKS[sink_name]()
+        for _ in range(max_batches):
+            with transaction.atomic():
+                cursor, _ = ExportCursor.objects.select_for_update().get_or_create(sink=sink_name)
+                events = _exportable(cursor.last_event_id, conf("BATCH"))
+                if not events:
+                    break
+                sink.send([event_dict(e) for e in events])
+                cursor.last_event_id, cursor.updated_at, cursor.last_error = events[-1].id, timezone.now(), ""
+                cursor.save()
+            sent += len(events)
+    except Exception as exc:  # noqa: BLE001 - a sink being down is an expected state, not a crash
+        ExportCursor.objects.filter(sink=sink_name).update(last_error=f"{type(exc).__name__}: {exc}"[:255])
+        _job_done(job, count=sent, error=f"{type(exc).__name__}")
+        raise
+    finally:
+        if sink is not None:
+            sink.close()
+    _job_done(job, count=sent)
+    return sent
+
+
+def purge_run() -> int:
+    """Delete events past retention that every configured sink has acknowledged, a small
+    batch per statement so the table is never locked for long."""
+    from .conf import conf
+    from .models import ExportCursor
+
+    _job_start("purge")
+    cutoff = timezone.now() - timedelta(days=conf("RETENTION_DAYS"))
+    sinks = conf("SINKS")
+    acked = min([ExportCursor.objects.filter(sink=s).values_list("last_event_id", flat=True).first() or 0
+                 for s in sinks], default=None)
+    deleted = 0
+    while True:
+        qs = AuditEvent.objects.filter(occurred_at__lt=cutoff)
+        if acked is not None:
+            qs = qs.filter(id__lte=acked)
+        ids = list(qs.order_by("id").values_list("id", flat=True)[: conf("PURGE_BATCH")])
+        if not ids:
+            break
+        with transaction.atomic():
+            deleted += AuditEvent.objects.filter(id__in=ids).delete()[0]
+    _job_done("purge", count=deleted)
+    return deleted

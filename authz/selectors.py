@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from custos import metrics
+
 from .enforcer import enforcer
 from .models import CasbinRule
 from .subjects import PLATFORM_DOMAIN, tenant_domain, user_subject
@@ -21,11 +23,19 @@ def may(subject: str, domain: str, obj: str, act: str) -> bool:
 
 
 def check(subject: str, domain: str, obj: str, act: str) -> bool:
-    return enforcer().enforce(subject, domain, obj, act)
+    allowed = enforcer().enforce(subject, domain, obj, act)
+    metrics.AUTHZ_CHECKS.labels("allowed" if allowed else "denied").inc()
+    return allowed
 
 
 def check_batch(requests: list[tuple[str, str, str, str]]) -> list[bool]:
-    return enforcer().batch_enforce(requests)
+    results = enforcer().batch_enforce(requests)
+    yes = sum(results)
+    if yes:
+        metrics.AUTHZ_CHECKS.labels("allowed").inc(yes)
+    if len(results) - yes:
+        metrics.AUTHZ_CHECKS.labels("denied").inc(len(results) - yes)
+    return results
 
 
 def roles_in(domain: str) -> list[dict]:

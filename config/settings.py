@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_otp",
+    "django_prometheus",
     "custos",
     "audit",
     "keys",
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "custos.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -42,6 +44,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -66,6 +69,11 @@ TEMPLATES = [
 DATABASE_URL = env_str("CUSTOS_DATABASE_URL", f"sqlite:///{VAR_DIR / 'custos.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CUSTOS_DB_CONN_MAX_AGE", 600))}
 _engine = DATABASES["default"]["ENGINE"]
+# django-prometheus wraps the backend to count queries and errors.
+DATABASES["default"]["ENGINE"] = {
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+    "django.db.backends.mysql": "django_prometheus.db.backends.mysql",
+}.get(_engine, _engine)
 if "sqlite" in _engine:
     # Tests use a file, not the in-memory default: threads in the refresh race need real
     # SQLite locking (busy timeout), which shared-cache memory databases do not give.
@@ -92,14 +100,14 @@ REDIS_URL = env_str("CUSTOS_REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CUSTOS_CACHE_PREFIX", "custos"),
             "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "custos"}}
+    CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache", "LOCATION": "custos"}}
 
 # --- celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CUSTOS_BROKER_URL", "memory://")
@@ -150,6 +158,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "custos.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # API.md's export takes ?format=ndjson|csv: not DRF's renderer override.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -165,6 +175,29 @@ SPECTACULAR_SETTINGS = {
 
 # --- per-app settings (read through each app's conf.py) -------------------------------------
 CUSTOS_DEFAULT_PHONE_REGION = env_str("CUSTOS_DEFAULT_PHONE_REGION", "") or None
+CUSTOS_AUDIT = {
+    # sinks the export task sends to, in order: any of rabbitmq, webhook, elasticsearch
+    "SINKS": env_list("CUSTOS_AUDIT_SINKS", []),
+    "AMQP_URL": env_str("CUSTOS_AUDIT_AMQP_URL", env_str("CUSTOS_BROKER_URL", "")),
+    "AMQP_EXCHANGE": env_str("CUSTOS_AUDIT_AMQP_EXCHANGE", "custos.audit"),
+    "WEBHOOK_URL": env_str("CUSTOS_AUDIT_WEBHOOK_URL", ""),
+    "WEBHOOK_SECRET": env_str("CUSTOS_AUDIT_WEBHOOK_SECRET", ""),
+    "ES_URL": env_str("CUSTOS_AUDIT_ES_URL", ""),
+    "ES_INDEX": env_str("CUSTOS_AUDIT_ES_INDEX", "custos-audit"),
+    "ES_API_KEY": env_str("CUSTOS_AUDIT_ES_API_KEY", ""),
+    "BATCH": env_int("CUSTOS_AUDIT_EXPORT_BATCH", 500),
+    "SETTLE_SECONDS": env_int("CUSTOS_AUDIT_SETTLE_SECONDS", 10),
+    "RETENTION_DAYS": env_int("CUSTOS_AUDIT_RETENTION_DAYS", 365),
+    "PURGE_BATCH": env_int("CUSTOS_AUDIT_PURGE_BATCH", 1000),
+}
+CELERY_BEAT_SCHEDULE = {
+    "audit-export": {"task": "audit.tasks.export_all", "schedule": 10.0},
+    "audit-purge": {"task": "audit.tasks.purge", "schedule": 3600.0},
+    "accounts-purge-deleted-identifiers": {"task": "accounts.tasks.purge_deleted_identifiers",
+                                           "schedule": 24 * 3600.0},
+    "sessions-purge-expired": {"task": "sessions_app.tasks.purge_expired", "schedule": 3600.0},
+    "keys-prune": {"task": "keys.tasks.prune", "schedule": 3600.0},
+}
 CUSTOS_ISSUER = env_str("CUSTOS_ISSUER", "http://127.0.0.1:8000")
 CUSTOS_AUDIENCE = env_str("CUSTOS_AUDIENCE", "fly")
 CUSTOS_KEYS = {

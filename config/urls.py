@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from custos import metrics_view
 from custos import views as core_views
 from keys.api import views as key_views
 
@@ -13,6 +14,7 @@ handler500 = "custos.exceptions.handler500"
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("metrics", metrics_view.metrics, name="metrics"),
     path("internal/jwks.json", key_views.jwks, name="jwks"),
     path(".well-known/jwks.json", key_views.jwks, name="jwks-well-known"),
     path(".well-known/openid-configuration", key_views.openid_configuration, name="openid-configuration"),
@@ -22,4 +24,5 @@ urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("sessions_app.api.urls")),
     path("", include("authz.api.urls")),
+    path("", include("audit.api.urls")),
 ]

@@ -14,7 +14,8 @@ from accounts.models import User
 from accounts.security import mfa, risk, throttle
 from audit.models import Action, Result
 from audit.services import Actor, event_record
-from custos import context
+from custos import context, metrics
+from custos.exceptions import RateLimited
 from custos.exceptions import CustosError, InvalidCredentials
 
 from .errors import LoginDenied
@@ -45,9 +46,11 @@ def _failure_bookkeeping(*, identifier: str, count: int, method: str, code: str)
             return
         risk.history_record(user=user, method=method, result="failure")
         if count == account_conf("LOGIN_DELAY_AFTER"):
+            metrics.LOCKOUTS.labels("delay").inc()
             event_record(action=Action.LOGIN_THROTTLED, actor=Actor.system("bruteforce"), subject_user_id=user.pk,
                          tenant_id=user.tenant_id, metadata={"consecutive_failures": count})
         if count >= account_conf("LOGIN_HARD_LOCK_AFTER") and user.status == User.Status.ACTIVE:
+            metrics.LOCKOUTS.labels("hard").inc()
             account_services.user_transition(user_id=user.pk, action="lock", actor=Actor.system("bruteforce"),
                                              reason="too_many_failures")
 
@@ -55,11 +58,16 @@ def _failure_bookkeeping(*, identifier: str, count: int, method: str, code: str)
 def login_password(*, identifier: str, password: str) -> TokenPair | dict[str, Any]:
     ip = context.current().ip
     guard = throttle.Guard("login", _identifier_key(identifier), ip)
-    guard.begin()
+    try:
+        guard.begin()
+    except RateLimited:
+        metrics.LOGINS.labels("password", "throttled").inc()
+        raise
     try:
         user = account_services.credentials_verify(identifier=identifier, password=password)
     except InvalidCredentials as exc:
         count = guard.failed()
+        metrics.LOGINS.labels("password", "failure").inc()
         _failure_bookkeeping(identifier=identifier, count=count, method="password", code=exc.code)
         raise
     except CustosError as exc:
@@ -83,6 +91,7 @@ def complete_first_factor(*, user: User, method: str, amr: list[str]) -> TokenPa
                          subject_user_id=user.pk, tenant_id=user.tenant_id,
                          metadata={"method": method, "reason": "risk", "risk": assessment.as_dict()})
     if assessment.decision == "deny":
+        metrics.LOGINS.labels(method, "denied").inc()
         raise LoginDenied()
     needs_mfa = mfa.mfa_enabled(user.pk)
     if needs_mfa or assessment.decision == "step_up":
@@ -95,6 +104,7 @@ def complete_first_factor(*, user: User, method: str, amr: list[str]) -> TokenPa
             event_record(action=Action.LOGIN_CHALLENGED, actor=Actor.user(user.pk), subject_user_id=user.pk,
                          tenant_id=user.tenant_id, metadata={"method": method, "methods": challenge["methods"],
                                                              "risk": assessment.score})
+        metrics.LOGINS.labels(method, "challenged").inc()
         return challenge
     return _sign_in(user=user, method=method, amr=amr, assessment=assessment)
 
@@ -124,6 +134,7 @@ def _sign_in(*, user: User, method: str, amr: list[str], assessment: risk.Risk |
 
             reasons = list(assessment.reasons)
             transaction.on_commit(lambda: send_security_notice.delay(user.pk, reasons))
+    metrics.LOGINS.labels(method, "success").inc()
     return pair
 
 
@@ -143,8 +154,10 @@ def mfa_verify(*, token: object, code: object, method: object) -> TokenPair:
                                         code=code if isinstance(code, str) else "")
         except CustosError:
             guard.failed()
+            metrics.MFA_RESULTS.labels(method, "failure").inc()
             raise mfa.MfaInvalid() from None
         guard.succeeded()
+        metrics.MFA_RESULTS.labels(method, "success").inc()
         second = "otp"
     else:
         matched = mfa.second_factor_check(user_id=user.pk, code=code, method=method)  # type: ignore[arg-type]
@@ -197,6 +210,7 @@ def otp_login(*, channel: object, destination: object, code: object) -> TokenPai
                                     code=code if isinstance(code, str) else "")
     except CustosError as exc:
         count = guard.failed()
+        metrics.LOGINS.labels(f"{ch}_otp", "failure").inc()
         with transaction.atomic():
             event_record(action=Action.LOGIN_FAILED, actor=Actor.anonymous(), result=Result.FAILURE,
                          metadata={"method": f"{ch}_otp", "reason": exc.code, "consecutive": count})

@@ -18,7 +18,7 @@ from accounts.selectors import user_public
 from audit.models import Action, Result
 from audit.services import Actor, event_record
 from authz.selectors import user_roles
-from custos import context
+from custos import context, metrics
 from custos.exceptions import NotFound
 
 from .conf import conf
@@ -133,6 +133,7 @@ def refresh_rotate(*, raw: str) -> TokenPair:
         row = (RefreshToken.objects.select_related("session", "user").filter(token_hash=h).first())
         if (row is None or row.revoked_at is not None or row.session.revoked or row.expires_at <= now
                 or row.user.status != User.Status.ACTIVE):
+            metrics.REFRESHES.labels("invalid").inc()
             raise RefreshTokenInvalid()
         session, user = row.session, row.user
         # Lock order, everywhere a session's tokens change: the session row first, then its
@@ -147,6 +148,7 @@ def refresh_rotate(*, raw: str) -> TokenPair:
             new = RefreshToken.objects.create(user=user, session=session, token_hash=token_hash(successor),
                                               parent=row, expires_at=expires_at)
             Session.objects.filter(pk=session.pk).update(refresh_token=new, last_seen_at=now)
+            metrics.REFRESHES.labels("success").inc()
             return _pair(user=user, session=session, refresh_raw=successor, refresh_expires_at=expires_at, now=now)
         used_at = RefreshToken.objects.filter(pk=row.pk).values_list("used_at", flat=True).first()
         child = RefreshToken.objects.filter(parent_id=row.pk).first()
@@ -155,6 +157,7 @@ def refresh_rotate(*, raw: str) -> TokenPair:
                     and not child.is_used and child.revoked_at is None
                     and child.token_hash == token_hash(successor))
         if in_grace:
+            metrics.REFRESHES.labels("grace").inc()
             return _pair(user=user, session=session, refresh_raw=successor, refresh_expires_at=child.expires_at,
                          now=now)
         _end_sessions([session], reason="refresh_reuse", now=now)
@@ -162,6 +165,8 @@ def refresh_rotate(*, raw: str) -> TokenPair:
                      subject_user_id=user.pk, tenant_id=session.tenant_id,
                      metadata={"session_id": session.session_id, "token_id": row.pk})
     # Raised outside the atomic block: the revocation above must commit before we answer 401.
+    metrics.REFRESHES.labels("reused").inc()
+    metrics.REUSE_DETECTED.inc()
     raise RefreshTokenReused()
 
 
@@ -206,6 +211,7 @@ def force_logout_user(*, user_id: int, actor: Actor) -> int:
     tenant_id = User.objects.values_list("tenant_id", flat=True).get(pk=user_id)
     event_record(action=Action.USER_FORCED_LOGOUT, actor=actor, subject_user_id=user_id, tenant_id=tenant_id,
                  metadata={"revoked_sessions": n})
+    transaction.on_commit(lambda: metrics.FORCED_LOGOUTS.labels("user").inc())
     return n
 
 
@@ -217,4 +223,5 @@ def force_logout_session(*, session_id: str, actor: Actor) -> int:
     n = _end_sessions([session], reason="forced_logout", now=timezone.now())
     event_record(action=Action.USER_FORCED_LOGOUT, actor=actor, subject_user_id=session.user_id,
                  tenant_id=session.tenant_id, metadata={"session_id": session_id, "revoked_sessions": n})
+    transaction.on_commit(lambda: metrics.FORCED_LOGOUTS.labels("session").inc())
     return n

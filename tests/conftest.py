@@ -99,3 +99,58 @@ def grant(user, role: str, tenant_id: int | None = None) -> None:  # noqa: ANN00
     platform_roles_seed()  # transactional tests flush what the seeding migration wrote
     subject_role_grant(subject=user_subject(user.pk), role=role, domain=tenant_domain(tenant_id),
                        actor=Actor.system("test"), subject_user_id=user.pk)
+
+
+# ---- no secret in the trail, suite-wide ------------------------------------------------------
+_SECRETS: set[str] = set()  # passwords, tokens, keys: never anywhere in an event
+_CODES: set[str] = set()  # 6-digit codes: never in an event's metadata
+
+
+@pytest.fixture(autouse=True)
+def _audit_trail_holds_no_secrets(request, monkeypatch, _django_db_helper):  # noqa: ANN001
+    """Every secret the suite hands out or types in is remembered, and after each test every
+    audit event written so far is searched for all of them."""
+    from accounts import services as account_services
+    from accounts.security import mfa
+    from accounts.services import otp, passwords, reauth
+    from authz import services as authz_services
+    from sessions_app.services import TokenPair
+
+    def keep(value: object, into: set[str] = _SECRETS, minimum: int = 8) -> None:
+        if isinstance(value, str) and len(value) >= minimum:
+            into.add(value)
+
+    real_as_response = TokenPair.as_response
+    monkeypatch.setattr(TokenPair, "as_response", lambda self: (keep(self.access_token),
+                                                                keep(self.refresh_token), real_as_response(self))[2])
+    real_challenge = mfa.challenge_issue
+    monkeypatch.setattr(mfa, "challenge_issue",
+                        lambda **kw: (lambda out: (keep(out["mfa_token"]), out)[1])(real_challenge(**kw)))
+    real_code_hash = otp._code_hash
+    monkeypatch.setattr(otp, "_code_hash", lambda key, code: (keep(code, _CODES, 6), real_code_hash(key, code))[1])
+    real_reset_hash = passwords._hash
+    monkeypatch.setattr(passwords, "_hash", lambda token: (keep(token), real_reset_hash(token))[1])
+    real_verify = account_services.credentials_verify
+    monkeypatch.setattr(account_services, "credentials_verify",
+                        lambda **kw: (keep(kw.get("password")), real_verify(**kw))[1])
+    real_key = authz_services.service_key_create
+    monkeypatch.setattr(authz_services, "service_key_create",
+                        lambda **kw: (lambda out: (keep(out[1]), keep(out[1].split(".", 1)[1]), out)[2])(
+                            real_key(**kw)))
+    real_reauth = reauth.reauth_token_issue
+    monkeypatch.setattr(reauth, "reauth_token_issue", lambda **kw: (lambda t: (keep(t), t)[1])(real_reauth(**kw)))
+    keep(PASSWORD)
+    yield
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    import json
+
+    from audit.models import AuditEvent
+
+    rows = list(AuditEvent.objects.values())
+    whole = json.dumps(rows, default=str)
+    leaked = [s for s in _SECRETS if s in whole]
+    assert not leaked, f"secrets in the audit trail: {[s[:6] + '…' for s in leaked]}"
+    metadata = json.dumps([r["metadata"] for r in rows], default=str)
+    leaked_codes = [c for c in _CODES if c in metadata]
+    assert not leaked_codes, "one-time codes in audit metadata"

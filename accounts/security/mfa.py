@@ -17,7 +17,7 @@ from django_otp.oath import TOTP
 
 from audit.models import Action, Result
 from audit.services import Actor, event_record
-from custos import context
+from custos import context, metrics
 from custos.crypto import seal, unseal
 from custos.exceptions import Conflict, CustosError, NotFound
 
@@ -148,11 +148,13 @@ def second_factor_check(*, user_id: int, code: object, method: str | None) -> st
             matched = "backup_code"
     if matched is None:
         guard.failed()
+        metrics.MFA_RESULTS.labels(method or "any", "failure").inc()
         with transaction.atomic():
             event_record(action=Action.MFA_FAILED, actor=Actor.user(user_id), result=Result.FAILURE,
                          subject_user_id=user_id, metadata={"method": method or "any"})
         raise MfaInvalid()
     guard.succeeded()
+    metrics.MFA_RESULTS.labels(matched, "success").inc()
     return matched
 
 

@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from custos import metrics
 from custos.crypto import seal
 from custos.exceptions import RateLimited
 
@@ -50,6 +51,7 @@ def otp_issue(*, purpose: str, channel: str, destination: str, user: User | None
         from ..tasks import send_code
 
         transaction.on_commit(lambda: send_code.delay(ch.pk, sealed))
+        transaction.on_commit(lambda: metrics.OTP_SENT.labels(channel, purpose).inc())
     return ch
 
 

@@ -1,0 +1,41 @@
+"""Custos's own Prometheus metrics. Labels name kinds, never a user, tenant or token.
+
+Counters live here (custos depends on nothing) and are incremented by the rooms' services;
+gauges that describe stored state (export backlog and lag, signing-key age, last job runs)
+are computed at scrape time by collectors the rooms register."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import Counter
+
+LOGINS = Counter("custos_logins", "Sign-in attempts by method and result", ["method", "result"])
+REFRESHES = Counter("custos_refreshes", "Refresh-token rotations by outcome", ["result"])
+REUSE_DETECTED = Counter("custos_refresh_reuse_detections", "Spent refresh tokens presented again")
+FORCED_LOGOUTS = Counter("custos_forced_logouts", "Users or sessions kicked by staff or services", ["scope"])
+LOCKOUTS = Counter("custos_lockouts", "Brute-force lockouts", ["kind"])
+OTP_SENT = Counter("custos_otp_sent", "One-time codes sent", ["channel", "purpose"])
+MFA_RESULTS = Counter("custos_mfa_results", "Second-factor checks", ["method", "result"])
+AUTHZ_CHECKS = Counter("custos_authz_checks", "Authorization decisions", ["decision"])
+
+# name -> function yielding prometheus_client metric families at scrape time
+STATE_COLLECTORS: dict[str, Callable[[], Iterable]] = {}
+
+
+def state_collector(name: str):  # noqa: ANN201
+    def register(fn: Callable[[], Iterable]) -> Callable[[], Iterable]:
+        STATE_COLLECTORS[name] = fn
+        return fn
+
+    return register
+
+
+class StateCollector:
+    """prometheus_client collector over the registered state functions."""
+
+    def collect(self):  # noqa: ANN201
+        for fn in STATE_COLLECTORS.values():
+            try:
+                yield from fn()
+            except Exception:  # noqa: BLE001 - a failing probe must not break the whole scrape
+                continue
