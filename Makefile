@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test test-services migrate bench bench-quick schema clean
+.PHONY: run test test-services system-deps migrate bench bench-quick schema clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,12 +38,15 @@ tests/js/node_modules/jose: tests/js/package-lock.json
 
 # First the embedded default (SQLite, local memory), then, with CUSTOS_TEST_SERVICES=1,
 # the same suite on MariaDB, Redis and RabbitMQ.
-test: $(VENV)/.installed-test tests/js/node_modules/jose
+system-deps:
+	@bash scripts/system-deps.sh
+
+test: system-deps $(VENV)/.installed-test tests/js/node_modules/jose
 	env -u CUSTOS_TEST_SERVICES -u CUSTOS_DATABASE_URL -u CUSTOS_REDIS_URL -u CUSTOS_BROKER_URL $(PY) -m pytest -q
 	@if [ "$$CUSTOS_TEST_SERVICES" = "1" ]; then $(MAKE) --no-print-directory test-services; fi
 
 # The same suite against MariaDB and Redis (CUSTOS_TEST_SERVICES=1 makes a missing service fail).
-test-services: $(VENV)/.installed-test+mysql tests/js/node_modules/jose
+test-services: system-deps $(VENV)/.installed-test+mysql tests/js/node_modules/jose
 	CUSTOS_TEST_SERVICES=1 \
 	CUSTOS_DATABASE_URL=$${CUSTOS_TEST_DATABASE_URL:-mysql://root@127.0.0.1:3306/custos} \
 	CUSTOS_REDIS_URL=$${CUSTOS_TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
