@@ -53,6 +53,15 @@ test-services: system-deps $(VENV)/.installed-test+mysql tests/js/node_modules/j
 	CUSTOS_BROKER_URL=$${CUSTOS_TEST_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//} CUSTOS_CELERY_EAGER=1 \
 	$(PY) -m pytest -q
 
+# Custos beside a plain Django + DRF + simplejwt stack on MariaDB and Redis; writes bench/RESULTS.md.
+bench: $(VENV)/.installed-test+mysql
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) -m bench.run
+
+bench-quick: $(VENV)/.installed-test+mysql
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(PY) -m bench.run --quick
+
 schema: $(VENV)/.installed-base
 	$(PY) manage.py spectacular --file docs/openapi.yaml --validate
 

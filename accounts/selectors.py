@@ -44,7 +44,32 @@ def me_contributor(name: str):  # noqa: ANN201
     return register
 
 
+def _me_cache_shared() -> bool:
+    # Only a cache every process shares can hold /users/me: with a per-process cache another
+    # worker's invalidation would not reach it.
+    from django.conf import settings
+
+    return bool(getattr(settings, "REDIS_URL", ""))
+
+
+def me_invalidate(user_id: int) -> None:
+    """Drop the cached /users/me of a user, after the change that made it stale commits."""
+    if not _me_cache_shared():
+        return
+    from django.core.cache import cache
+    from django.db import transaction
+
+    transaction.on_commit(lambda: cache.delete(f"me:v1:{user_id}"))
+
+
 def user_me(*, user_id: int, tenant_id: int | None) -> dict | None:
+    shared = _me_cache_shared()
+    if shared:
+        from django.core.cache import cache
+
+        hit = cache.get(f"me:v1:{user_id}")
+        if hit is not None:
+            return hit
     user = user_get(user_id=user_id)
     if user is None:
         return None
@@ -68,7 +93,12 @@ def user_me(*, user_id: int, tenant_id: int | None) -> dict | None:
     }
     for name, fn in ME_CONTRIBUTORS.items():
         out[name] = fn(user)
+    if shared:
+        cache.set(f"me:v1:{user_id}", out, ME_CACHE_SECONDS)
     return out
+
+
+ME_CACHE_SECONDS = 60
 
 
 def admin_user_row(user: User) -> dict:

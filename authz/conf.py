@@ -5,6 +5,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from custos.conf import cached_conf
+
 MODEL_PATH = Path(__file__).resolve().parent / "policy" / "rbac_with_domains.v1.conf"
 
 
@@ -16,6 +18,7 @@ class AuthzSettings:
     batch_limit: int
 
 
+@cached_conf
 def conf() -> AuthzSettings:
     raw = getattr(settings, "CUSTOS_AUTHZ", {})
     return AuthzSettings(

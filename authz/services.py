@@ -37,6 +37,14 @@ def _role_exists(role: str, domain: str) -> bool:
             or CasbinRule.objects.filter(ptype="g", v1=role, v2=domain).exists())
 
 
+def _user_stale(subject: str) -> None:
+    """A user's roles show in /users/me: drop its cached copy."""
+    if subject.startswith("user:") and subject[5:].isdigit():
+        from accounts.selectors import me_invalidate
+
+        me_invalidate(int(subject[5:]))
+
+
 def _changed(domain: str) -> None:
     PolicyChange.objects.create(domain=domain, created_at=timezone.now())
     transaction.on_commit(lambda: enforcer().changed([domain]))
@@ -90,6 +98,8 @@ def role_delete(*, name: str, domain: str, actor: Actor) -> int:
         raise RoleNotFound()
     before = _role_permissions(name, domain)
     members = list(CasbinRule.objects.filter(ptype="g", v1=name, v2=domain).values_list("v0", flat=True))
+    for member in members:
+        _user_stale(member)
     _adapter.remove_filtered_policy("p", "p", 0, name, domain)
     _adapter.remove_filtered_policy("g", "g", 1, name, domain)
     # a role that inherited from other roles loses those links too
@@ -107,6 +117,7 @@ def subject_role_grant(*, subject: str, role: str, domain: str, actor: Actor,
     if not _role_exists(role, domain):
         raise RoleNotFound()
     added = _adapter.add_policies("g", "g", [[subject, role, domain]])
+    _user_stale(subject)
     if added:
         _changed(domain)
         event_record(action=Action.ROLE_GRANTED, actor=actor, subject_user_id=subject_user_id,
@@ -119,6 +130,7 @@ def subject_role_grant(*, subject: str, role: str, domain: str, actor: Actor,
 def subject_role_revoke(*, subject: str, role: str, domain: str, actor: Actor,
                         subject_user_id: int | None = None) -> bool:
     removed = _adapter.remove_policies("g", "g", [[subject, role, domain]])
+    _user_stale(subject)
     if not removed:
         raise RoleNotFound("This subject does not hold that role in this tenant.")
     _changed(domain)

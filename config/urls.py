@@ -4,18 +4,31 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from custos import metrics_view
 from custos import views as core_views
+from accounts.api import views as account_views
+from authz.api import views as authz_views
 from keys.api import views as key_views
+from sessions_app.api import views as session_views
 
 handler400 = "custos.exceptions.handler400"
 handler403 = "custos.exceptions.handler403"
 handler404 = "custos.exceptions.handler404"
 handler500 = "custos.exceptions.handler500"
 
+# The paths on every request's way through Clotho come first: Django tries patterns in order.
+hot = [
+    path("internal/jwks.json", key_views.jwks, name="jwks"),
+    path("v1/authz/check", authz_views.CheckView.as_view(), name="authz-check-hot"),
+    path("v1/authz/check-batch", authz_views.CheckBatchView.as_view(), name="authz-check-batch-hot"),
+    path("v1/users/me", account_views.MeView.as_view(), name="me-hot"),
+    path("v1/auth/refresh", session_views.RefreshView.as_view(), name="refresh-hot"),
+    path("v1/auth/login", session_views.LoginView.as_view(), name="login-hot"),
+]
+
 urlpatterns = [
+    *hot,
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("metrics", metrics_view.metrics, name="metrics"),
-    path("internal/jwks.json", key_views.jwks, name="jwks"),
     path(".well-known/jwks.json", key_views.jwks, name="jwks-well-known"),
     path(".well-known/openid-configuration", key_views.openid_configuration, name="openid-configuration"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

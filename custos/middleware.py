@@ -61,3 +61,32 @@ class RequestContextMiddleware:
             return response
         finally:
             context.reset(token)
+
+
+def _admin_only(dotted: str) -> type:
+    """The session, CSRF, auth and messages middlewares serve the Django admin only; the API
+    authenticates with bearer tokens and service keys. Skipping them elsewhere takes their
+    cost off every API request."""
+    from django.utils.module_loading import import_string
+
+    inner_cls = import_string(dotted)
+
+    class AdminOnly:
+        def __init__(self, get_response):  # noqa: ANN001
+            self.get_response = get_response
+            self.inner = inner_cls(get_response)
+
+        def __call__(self, request):  # noqa: ANN001, ANN204
+            if request.path_info.startswith(ADMIN_PREFIXES):
+                return self.inner(request)
+            return self.get_response(request)
+
+    AdminOnly.__name__ = AdminOnly.__qualname__ = f"AdminOnly{inner_cls.__name__}"
+    return AdminOnly
+
+
+ADMIN_PREFIXES = ("/admin/", "/static/", "/api/docs")
+AdminSessionMiddleware = _admin_only("django.contrib.sessions.middleware.SessionMiddleware")
+AdminCsrfMiddleware = _admin_only("django.middleware.csrf.CsrfViewMiddleware")
+AdminAuthenticationMiddleware = _admin_only("django.contrib.auth.middleware.AuthenticationMiddleware")
+AdminMessageMiddleware = _admin_only("django.contrib.messages.middleware.MessageMiddleware")

@@ -17,3 +17,13 @@ class FederationConfig(AppConfig):
 
         user_deleted.connect(lambda sender, user_id, **kw: identities_forget(user_id=user_id),
                              weak=False, dispatch_uid="federation.forget_identities")
+
+        from django.db.models.signals import post_delete, post_save
+
+        from accounts.selectors import me_invalidate
+
+        from .models import UserOAuth
+
+        for signal in (post_save, post_delete):
+            signal.connect(lambda sender, instance, **kw: me_invalidate(instance.user_id), sender=UserOAuth,
+                           weak=False, dispatch_uid=f"federation.me.{signal is post_save}")

@@ -2,6 +2,11 @@
 header, verify by `kid` against an algorithm allowlist."""
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
+import time
 from typing import Any
 
 import jwt
@@ -16,6 +21,22 @@ from .keyring import keyring
 
 ACCESS_TOKEN_TYP = "at+jwt"
 _REQUIRED = ["exp", "iat", "sub", "jti", "iss", "aud"]
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _b64(segment: str) -> bytes:
+    # PyJWT checks the alphabet one character at a time in Python (~70 µs a token); the same
+    # rule as one C regex match, then the standard decoder.
+    if len(segment) % 4 == 1 or not _SEGMENT.fullmatch(segment):
+        raise TokenRejected("malformed")
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise TokenRejected("malformed") from exc
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class NoSigningKey(ServiceUnavailable):
@@ -31,10 +52,16 @@ class TokenRejected(TokenBackendError):
 
 
 class KeyRingTokenBackend(TokenBackend):
+    # A client presents the same access token on every request of its 15 minutes: the
+    # signature of a token is checked once per process and remembered (bounded, oldest out).
+    # Time claims are checked on every use; revocation is the caller's check, every time.
+    VERIFIED_MAX = 50_000
+
     def __init__(self) -> None:
         cfg = settings.SIMPLE_JWT
         super().__init__(algorithm=cfg["ALGORITHM"], audience=cfg["AUDIENCE"], issuer=cfg["ISSUER"],
                          leeway=cfg["LEEWAY"])
+        self._verified: dict[str, tuple[dict[str, Any], str]] = {}
 
     def encode(self, payload: dict[str, Any]) -> str:
         key = keyring().signing_key()
@@ -47,12 +74,31 @@ class KeyRingTokenBackend(TokenBackend):
                           headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYP})
 
     def decode(self, token: Any, verify: bool = True) -> dict[str, Any]:
+        """Verify an access token. The same checks as PyJWT's decode (whose algorithm objects
+        do the cryptography), in one pass over the token instead of three."""
         if isinstance(token, bytes):
             token = token.decode("ascii", "replace")
+        if not verify:
+            return jwt.decode(token, options={"verify_signature": False})
+        hit = self._verified.get(token) if isinstance(token, str) else None
+        if hit is not None and keyring().verifying_key(hit[1]) is not None:
+            return self._check_claims(dict(hit[0]))
+        claims, kid = self._verify(token)
+        if len(self._verified) >= self.VERIFIED_MAX:
+            self._verified.pop(next(iter(self._verified)), None)
+        self._verified[token] = (claims, kid)
+        return dict(claims)
+
+    def _verify(self, token: Any) -> tuple[dict[str, Any], str]:
+        parts = token.split(".") if isinstance(token, str) and len(token) < 8192 else []
+        if len(parts) != 3:
+            raise TokenRejected("malformed")
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError as exc:
+            header = json.loads(_b64(parts[0]))
+        except ValueError as exc:
             raise TokenRejected("malformed") from exc
+        if not isinstance(header, dict) or "crit" in header:
+            raise TokenRejected("malformed")  # no JOSE extension is understood here
         alg, kid, typ = header.get("alg"), header.get("kid"), header.get("typ")
         if alg not in ALLOWED_ALGORITHMS:
             raise TokenRejected("algorithm_not_allowed")
@@ -65,14 +111,37 @@ class KeyRingTokenBackend(TokenBackend):
             raise TokenRejected("unknown_kid")
         if key.alg != alg:  # a key is only ever used with its own algorithm
             raise TokenRejected("algorithm_mismatch")
+        payload_raw, signature = _b64(parts[1]), _b64(parts[2])
+        signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+        if not key.algorithm.verify(signing_input, key.public_key, signature):
+            raise TokenRejected("bad_signature")
         try:
-            return jwt.decode(token, key.public_key, algorithms=[key.alg], audience=self.audience,
-                              issuer=self.issuer, leeway=self.get_leeway(),
-                              options={"require": _REQUIRED, "verify_signature": verify})
-        except jwt.ExpiredSignatureError as exc:
-            raise TokenBackendExpiredToken("expired") from exc
-        except jwt.InvalidTokenError as exc:
-            raise TokenRejected(type(exc).__name__) from exc
+            claims = json.loads(payload_raw)
+        except ValueError as exc:
+            raise TokenRejected("malformed") from exc
+        if not isinstance(claims, dict):
+            raise TokenRejected("malformed")
+        return self._check_claims(claims), kid
+
+    def _check_claims(self, claims: dict[str, Any]) -> dict[str, Any]:
+        missing = [c for c in _REQUIRED if c not in claims]
+        if missing:
+            raise TokenRejected(f"missing_{missing[0]}")
+        now = time.time()
+        leeway = self.get_leeway().total_seconds()
+        exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf")
+        if not _number(exp) or not _number(iat) or (nbf is not None and not _number(nbf)):
+            raise TokenRejected("bad_time_claim")
+        if exp <= now - leeway:
+            raise TokenBackendExpiredToken("expired")
+        if iat > now + leeway or (nbf is not None and nbf > now + leeway):
+            raise TokenRejected("not_yet_valid")
+        if claims["iss"] != self.issuer:
+            raise TokenRejected("wrong_issuer")
+        aud = claims["aud"]
+        if not (aud == self.audience or (isinstance(aud, list) and self.audience in aud)):
+            raise TokenRejected("wrong_audience")
+        return claims
 
 
 _backend: KeyRingTokenBackend | None = None

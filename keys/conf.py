@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from custos.conf import cached_conf
+
 
 @dataclass(frozen=True)
 class KeysSettings:
@@ -15,6 +17,7 @@ class KeysSettings:
     rsa_bits: int = 3072
 
 
+@cached_conf
 def conf() -> KeysSettings:
     raw = settings.CUSTOS_KEYS
     return KeysSettings(

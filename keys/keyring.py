@@ -32,6 +32,11 @@ class LoadedKey:
     retired_at: datetime | None
     verify_until: datetime | None
     private_key: Any = None
+    algorithm: Any = None  # PyJWT's algorithm object for alg (verify/sign)
+
+    def __post_init__(self) -> None:
+        if self.algorithm is None:
+            self.algorithm = jwt.get_algorithm_by_name(self.alg)
 
     def signs_at(self, now: datetime) -> bool:
         return self.activates_at <= now and (self.retired_at is None or now < self.retired_at)
@@ -142,3 +147,6 @@ def reset_keyring() -> None:
     """Forget every cached key (tests, and after a rotation in this process)."""
     global _ring
     _ring = KeyRing()
+    from . import backends
+
+    backends._backend = None  # and the signatures it remembered

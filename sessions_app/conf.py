@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from custos.conf import cached_conf
+
 
 @dataclass(frozen=True)
 class SessionsSettings:
@@ -14,6 +16,7 @@ class SessionsSettings:
     revocation_poll: float
 
 
+@cached_conf
 def conf() -> SessionsSettings:
     raw = settings.CUSTOS_SESSIONS
     return SessionsSettings(access_ttl=raw["ACCESS_TTL"], refresh_ttl=raw["REFRESH_TTL"],

@@ -17,7 +17,7 @@ from accounts.models import User
 from accounts.selectors import user_public
 from audit.models import Action, Result
 from audit.services import Actor, event_record
-from authz.selectors import user_roles
+from authz.selectors import token_roles
 from custos import context, metrics
 from custos.exceptions import NotFound
 
@@ -70,7 +70,7 @@ def access_token_issue(*, user: User, session: Session) -> tuple[str, int]:
         "jti": uuid.uuid4().hex,
         "scope": DEFAULT_SCOPE,
         # Roles are read from Casbin at every issue, never copied from an older token.
-        "roles": user_roles(user_id=user.pk, tenant_id=session.tenant_id),
+        "roles": token_roles(user_id=user.pk, tenant_id=session.tenant_id),
         "ver": user.token_version,
         "sid": session.session_id,
         "amr": list(session.amr),
@@ -107,8 +107,9 @@ def _end_sessions(sessions: list[Session], *, reason: str, now: datetime) -> int
     ids = [s.pk for s in sessions if not s.revoked]
     if not ids:
         return 0
-    Session.objects.filter(pk__in=ids).update(revoked=True, revoked_at=now, revoke_reason=reason[:32])
+    # tokens before sessions: the lock order refresh_rotate relies on
     RefreshToken.objects.filter(session_id__in=ids, revoked_at__isnull=True).update(revoked_at=now)
+    Session.objects.filter(pk__in=ids).update(revoked=True, revoked_at=now, revoke_reason=reason[:32])
     sids = [s.session_id for s in sessions if s.pk in ids]
     Revocation.objects.bulk_create([Revocation(kind=Revocation.KIND_SESSION, user_id=s.user_id,
                                                session_id=s.session_id, created_at=now)
@@ -136,18 +137,17 @@ def refresh_rotate(*, raw: str) -> TokenPair:
             metrics.REFRESHES.labels("invalid").inc()
             raise RefreshTokenInvalid()
         session, user = row.session, row.user
-        # Lock order, everywhere a session's tokens change: the session row first, then its
-        # tokens. Without it, a winner (token, then session) and a loser revoking the family
-        # (session, then tokens) deadlock on MariaDB. SQLite serializes writers anyway.
-        if Session.objects.select_for_update().filter(pk=session.pk, revoked=False).count() != 1:
-            raise RefreshTokenInvalid()
+        # Lock order, everywhere a session's tokens change: its token rows first, then the
+        # session row (see _end_sessions). A winner and a loser revoking the family in the
+        # other order would deadlock on MariaDB; SQLite serializes writers anyway.
         successor = _successor_of(raw)
         won = RefreshToken.objects.filter(pk=row.pk, is_used=False).update(is_used=True, used_at=now)
         if won:
             expires_at = now + timedelta(seconds=c.refresh_ttl)
             new = RefreshToken.objects.create(user=user, session=session, token_hash=token_hash(successor),
                                               parent=row, expires_at=expires_at)
-            Session.objects.filter(pk=session.pk).update(refresh_token=new, last_seen_at=now)
+            if not Session.objects.filter(pk=session.pk, revoked=False).update(refresh_token=new, last_seen_at=now):
+                raise RefreshTokenInvalid()  # revoked meanwhile: roll the rotation back
             metrics.REFRESHES.labels("success").inc()
             return _pair(user=user, session=session, refresh_raw=successor, refresh_expires_at=expires_at, now=now)
         used_at = RefreshToken.objects.filter(pk=row.pk).values_list("used_at", flat=True).first()

@@ -128,3 +128,23 @@ def test_tampered_payload_is_refused(api, user, signing_key):  # noqa: ANN001
     claims = _claims(token)
     claims["sub"] = "999"
     assert _status(api, f"{header}.{_b64(claims)}.{sig}") == (401, "token_invalid")
+
+
+def test_malformed_shapes_are_refused(api, good_claims):  # noqa: ANN001
+    good = _sign_with_our_key(good_claims)
+    h, p, sig = good.split(".")
+    kid = keyring().signing_key().kid
+    cases = [f"{h}.{p}", f"{h}.{p}.{sig}.x", f"{h}.{p}.{sig[:-2]}!!", f"{h}!.{p}.{sig}", f"{h}.{p}.",
+             _sign_with_our_key(good_claims, {"crit": ["exp"]}),
+             f"{_b64({'alg': 'ES256', 'kid': kid, 'typ': 'at+jwt'})}.{base64.urlsafe_b64encode(b'[1]').decode().rstrip('=')}.{sig}"]
+    for token in cases:
+        assert _status(api, token) == (401, "token_invalid"), token
+
+
+def test_time_claims(api, good_claims):  # noqa: ANN001
+    now = int(time.time())
+    assert _status(api, _sign_with_our_key({**good_claims, "iat": now + 3600}))[0] == 401  # issued in the future
+    assert _status(api, _sign_with_our_key({**good_claims, "nbf": now + 3600}))[0] == 401
+    assert _status(api, _sign_with_our_key({**good_claims, "exp": "tomorrow"}))[0] == 401
+    assert _status(api, _sign_with_our_key({**good_claims, "aud": ["other", "fly"]}))[0] == 200  # aud as a list
+    assert _status(api, _sign_with_our_key({**good_claims, "exp": now - 10}))[0] == 200  # within the 30 s leeway

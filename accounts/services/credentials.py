@@ -49,5 +49,6 @@ def user_mark_login(*, user: User) -> None:
     now = timezone.now()
     User.objects.filter(pk=user.pk).update(last_login=now)
     user.last_login = now
+    selectors.me_invalidate(user.pk)
 
 

@@ -16,6 +16,7 @@ from custos.exceptions import NotFound
 from ..conf import conf
 from ..errors import TransitionNotAllowed
 from ..models import User, UserProfile
+from ..selectors import me_invalidate
 from ..signals import user_deleted, user_tokens_invalidated
 
 S = User.Status
@@ -89,4 +90,6 @@ def deleted_identifiers_free(batch: int = 500) -> int:
         with transaction.atomic():
             User.objects.filter(pk__in=ids).update(username=None, email=None, phone=None,
                                                    email_verified_at=None, phone_verified_at=None)
+            for user_id in ids:
+                me_invalidate(user_id)
         freed += len(ids)

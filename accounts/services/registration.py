@@ -162,3 +162,4 @@ def contact_mark_verified(*, user_id: int, field: str) -> None:
     if field in ("email", "phone"):
         User.objects.filter(pk=user_id, **{f"{field}_verified_at__isnull": True}).update(
             **{f"{field}_verified_at": timezone.now()})
+        selectors.me_invalidate(user_id)

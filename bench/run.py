@@ -1,0 +1,335 @@
+"""Custos beside the baseline Django stack, in one run, on this machine.
+
+    python -m bench.run [--quick]      (make bench / make bench-quick)
+
+Both run under gunicorn (sync, 2 workers, DEBUG off, persistent connections, the same Argon2
+parameters, MariaDB and Redis from this machine); wrk drives both from 127.0.0.1 with the same
+connections and duration, alternating A B A B; medians are reported in bench/RESULTS.md."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+PY = sys.executable
+GUNICORN = str(Path(PY).parent / "gunicorn")
+MYSQL = "mysql://root@127.0.0.1:3306/"
+WORKERS = 2
+PASSWORD = "bench passphrase 2026"
+
+
+def sh(args: list[str], env: dict | None = None, **kw) -> str:  # noqa: ANN003
+    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, **kw)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{args[:4]}: {proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def fresh_db(name: str) -> None:
+    import MySQLdb
+
+    conn = MySQLdb.connect(host="127.0.0.1", user="root")
+    cur = conn.cursor()
+    cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    conn.close()
+
+
+def custos_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOS_")}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "config.settings", "CUSTOS_DATABASE_URL": MYSQL + "custos_bench",
+        "CUSTOS_REDIS_URL": "redis://127.0.0.1:6379/13", "CUSTOS_VAR_DIR": str(OUT / "custos-var"),
+        "CUSTOS_DEBUG": "false", "CUSTOS_LOG_LEVEL": "WARNING",
+        # one load generator on one address is what the per-IP limits exist to stop: lift them
+        "CUSTOS_IP_REQUESTS_LIMIT": "1000000000", "CUSTOS_IP_FAILURES_LIMIT": "1000000000",
+        "CUSTOS_RISK_MAX_SESSIONS": "1000000",
+    })
+    return env
+
+
+def baseline_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOS_")}
+    env.update({"DJANGO_SETTINGS_MODULE": "bench.baseline.settings",
+                "BASELINE_DATABASE_URL": MYSQL + "custos_bench_baseline"})
+    return env
+
+
+CUSTOS_SETUP = """
+import sys
+from accounts.services import user_create
+from accounts.models import User
+from audit.services import Actor
+from sessions_app.services import session_start
+from authz import services as az
+n, mint = int(sys.argv[1]), int(sys.argv[2])
+users = [user_create(username=f"bench{i}", password=PASSWORD, actor=Actor.system("bench")) for i in range(n)]
+az.platform_roles_seed()
+az.role_create(name="reader", domain="tenant:1", permissions=[("/orders/:id", "read")], actor=Actor.system("b"))
+for u in users[: n // 2]:
+    az.subject_role_grant(subject=f"user:{u.pk}", role="reader", domain="tenant:1", actor=Actor.system("b"))
+k, cred = az.service_key_create(name="bench", actor=Actor.system("b"))
+az.subject_role_grant(subject="svc:bench", role="gateway", domain="platform", actor=Actor.system("b"))
+out = {"service_key": cred, "users": [u.username for u in users], "refresh": [], "access": [],
+       "user_ids": [u.pk for u in users]}
+for i in range(mint):
+    pair = session_start(user=users[i % n], amr=["pwd"], actor=Actor.system("bench"))
+    out["refresh"].append(pair.refresh_token)
+    if i < n * 4:
+        out["access"].append(pair.access_token)
+print(json.dumps(out))
+""".replace("PASSWORD", repr(PASSWORD))
+
+BASELINE_SETUP = """
+import sys, json
+from django.contrib.auth.models import User
+from rest_framework_simplejwt.tokens import RefreshToken
+n, mint = int(sys.argv[1]), int(sys.argv[2])
+users = [User.objects.create_user(username=f"bench{i}", password=PASSWORD) for i in range(n)]
+out = {"users": [u.username for u in users], "refresh": [], "access": []}
+for i in range(mint):
+    t = RefreshToken.for_user(users[i % n])
+    out["refresh"].append(str(t))
+    if i < n * 4:
+        out["access"].append(str(t.access_token))
+print(json.dumps(out))
+""".replace("PASSWORD", repr(PASSWORD))
+
+
+def setup_side(env: dict, script: str, users: int, mint: int, custos: bool) -> dict:
+    sh([PY, "manage.py", "migrate", "-v", "0"] if custos else
+       [PY, "-m", "django", "migrate", "-v", "0"], env=env)
+    if custos:
+        sh([PY, "manage.py", "ensure_signing_key"], env=env)
+    code = "import django, json; django.setup()\n" + script
+    return json.loads(sh([PY, "-c", code, str(users), str(mint)], env=env).strip().splitlines()[-1])
+
+
+@contextmanager
+def serve(wsgi: str, env: dict, port: int):
+    proc = subprocess.Popen([GUNICORN, wsgi, "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS),
+                             "--log-level", "warning", "--no-control-socket", "-c", "config/gunicorn.py"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(300):
+            try:
+                requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def pids_of(master: int) -> list[int]:
+    kids = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [master, *map(int, kids)]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def peak_rss_mb(pids: list[int]) -> float:
+    best = 0.0
+    for pid in pids[1:]:
+        m = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+        best = max(best, int(m.group(1)) / 1024 if m else 0)
+    return best
+
+
+def wrk(url: str, *, seconds: int, conns: int, lines: list[str] | None, method: str = "GET", body: str = "",
+        header: str = "", pids: list[int]) -> dict:
+    tokens = OUT / "wrk-lines.txt"
+    tokens.write_text("\n".join(lines or [""]) + "\n")
+    env = {**os.environ, "BENCH_TOKENS": str(tokens), "BENCH_THREADS": "2", "BENCH_METHOD": method,
+           "BENCH_BODY": body, "BENCH_HEADER": header, "BENCH_PATH": "/" + url.split("/", 3)[3]}
+    before = cpu_seconds(pids)
+    out = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+                          "-s", str(ROOT / "bench" / "wrk" / "tokens.lua"), url],
+                         env=env, capture_output=True, text=True, timeout=seconds + 60).stdout
+    cpu = cpu_seconds(pids) - before
+
+    def latency(pct: str) -> float:
+        m = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out)
+        if not m:
+            return float("nan")
+        return float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50_ms": latency("50"),
+            "p99_ms": latency("99"), "requests": total, "non2xx": int(bad.group(1)) if bad else 0,
+            "cpu_ms_per_req": cpu * 1000 / max(total, 1)}
+
+
+def hash_limit(seconds: float = 3.0) -> float:
+    """Argon2id verifications per second the machine can do on all cores at our parameters."""
+    code = ("import time; from argon2 import PasswordHasher; ph = PasswordHasher(time_cost=2, memory_cost=19456, "
+            "parallelism=1); h = ph.hash('x'); n = 0; end = time.time() + %s\n"
+            "while time.time() < end:\n    ph.verify(h, 'x'); n += 1\nprint(n)" % seconds)
+    procs = [subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(os.cpu_count() or 2)]
+    return sum(int(p.communicate()[0]) for p in procs) / seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="short runs, one round, no million-rule authz")
+    args = ap.parse_args()
+    quick = args.quick
+    seconds, rounds = (4, 1) if quick else (15, 2)
+    OUT.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(OUT / "custos-var", ignore_errors=True)
+    assert shutil.which("wrk"), "wrk is needed (apt-get install wrk; `make bench` installs it)"
+    n_users = 100 if quick else 200
+    mint = (8000 if quick else 40000) * rounds
+    print("preparing databases and tokens ...", flush=True)
+    fresh_db("custos_bench")
+    fresh_db("custos_bench_baseline")
+    c_env, b_env = custos_env(), baseline_env()
+    custos = setup_side(c_env, CUSTOS_SETUP, n_users, mint, custos=True)
+    base = setup_side(b_env, BASELINE_SETUP, n_users, mint, custos=False)
+    limit = hash_limit(2.0 if quick else 5.0)
+    print(f"Argon2id limit on {os.cpu_count()} cores: {limit:.1f} verifications/s", flush=True)
+
+    c_port, b_port = 18080, 18081
+    C, B = f"http://127.0.0.1:{c_port}", f"http://127.0.0.1:{b_port}"
+    login_body = '{"username": "%s", "password": "' + PASSWORD + '"}'
+    checks = [{"subject": f"user:{uid}", "tenant": 1, "object": f"/orders/{i}", "action": "read"}
+              for i, uid in enumerate(custos["user_ids"] * 2)][:100]
+    # name: (custos request, baseline request, connections)
+    pairs = {
+        "login": (dict(url=f"{C}/v1/auth/login", method="POST", body=login_body, lines=custos["users"]),
+                  dict(url=f"{B}/token", method="POST", body=login_body, lines=base["users"]), 4),
+        "refresh": (dict(url=f"{C}/v1/auth/refresh", method="POST", body='{"refresh_token": "%s"}',
+                         lines=None), dict(url=f"{B}/token/refresh", method="POST", body='{"refresh": "%s"}',
+                                           lines=None), 8),
+        "users/me vs simplejwt view": (dict(url=f"{C}/v1/users/me", header="Bearer %s", lines=custos["access"]),
+                                       dict(url=f"{B}/protected", header="Bearer %s", lines=base["access"]), 8),
+        "users/me vs plain DRF view": (dict(url=f"{C}/v1/users/me", header="Bearer %s", lines=custos["access"]),
+                                       dict(url=f"{B}/drf", lines=None), 8),
+        "jwks vs plain Django view": (dict(url=f"{C}/internal/jwks.json", lines=None), dict(url=f"{B}/plain",
+                                                                                          lines=None), 8),
+        "authz/check vs plain DRF view": (
+            dict(url=f"{C}/v1/authz/check", method="POST", header="ApiKey %s", lines=[custos["service_key"]],
+                 body=json.dumps(checks[0])),
+            dict(url=f"{B}/drf", method="POST", body='{"subject": "%s"}', lines=None), 8),
+    }
+    results: dict[str, dict[str, list[dict]]] = {}
+    refresh_c = iter(custos["refresh"])
+    refresh_b = iter(base["refresh"])
+    with serve("config.wsgi:application", c_env, c_port) as cp, serve("bench.baseline.wsgi:application", b_env,
+                                                                        b_port) as bp:
+        time.sleep(1.5)
+        c_pids, b_pids = pids_of(cp.pid), pids_of(bp.pid)
+        for name, (c_req, b_req, conns) in pairs.items():
+            print(f"{name} ...", flush=True)
+            results[name] = {"custos": [], "baseline": []}
+            for _ in range(rounds):
+                for side, req, pids in (("custos", c_req, c_pids), ("baseline", b_req, b_pids)):
+                    req = dict(req)
+                    if name == "refresh":  # fresh, never-used tokens for every request
+                        source = refresh_c if side == "custos" else refresh_b
+                        req["lines"] = [next(source) for _ in range(mint // (2 * rounds))]
+                    results[name][side].append(wrk(req.pop("url"), seconds=seconds, conns=conns, pids=pids,
+                                                   **req))
+        batch = batch_server_time(C, custos["service_key"], checks)
+        rss = {"custos": peak_rss_mb(c_pids), "baseline": peak_rss_mb(b_pids)}
+    authz = run_inprocess_authz(quick)
+    write_results(results, limit, batch, rss, authz, quick)
+
+
+def batch_server_time(base: str, key: str, checks: list[dict], n: int = 200) -> dict:
+    """check-batch of 100: time measured on the server's side of the socket, taken as the
+    round trip of a keep-alive connection minus the same connection's round trip to /healthz."""
+    s = requests.Session()
+    headers = {"Authorization": f"ApiKey {key}"}
+    body = {"checks": checks}
+    for _ in range(20):
+        s.post(f"{base}/v1/authz/check-batch", json=body, headers=headers).raise_for_status()
+    batch, empty = [], []
+    for _ in range(n):
+        t = time.perf_counter()
+        s.post(f"{base}/v1/authz/check-batch", json=body, headers=headers)
+        batch.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        s.get(f"{base}/healthz")
+        empty.append((time.perf_counter() - t) * 1000)
+    return {"p50_ms": statistics.median(batch), "p99_ms": sorted(batch)[int(n * 0.99)],
+            "healthz_p50_ms": statistics.median(empty)}
+
+
+def run_inprocess_authz(quick: bool) -> str:
+    scales = "1k,100k" if quick else "1k,100k,1m"
+    return sh([PY, "-m", "bench.run_authz", "--scales", scales, "--rounds", "1" if quick else "2"],
+              env={**os.environ, **({"BENCH_STOCK_BUDGET": "5"} if quick else {})})
+
+
+def med(runs: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def write_results(results: dict, limit: float, batch: dict, rss: dict, authz: str, quick: bool) -> None:
+    targets = {"login": ("≥ 1.0× baseline; ≥ 0.9× the hash limit", 1.0),
+               "refresh": ("≥ 2×", 2.0), "users/me vs simplejwt view": ("≥ 2×", 2.0),
+               "users/me vs plain DRF view": ("≥ 0.6×", 0.6), "jwks vs plain Django view": ("≥ 0.9×", 0.9),
+               "authz/check vs plain DRF view": ("≥ 0.8×", 0.8)}
+    lines = [f"# Benchmarks ({'quick' if quick else 'full'} mode)", "",
+             f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+             f"- Python {platform.python_version()}; {versions()}",
+             f"- run at {time.strftime('%Y-%m-%d %H:%M:%S %Z')}; gunicorn sync, {WORKERS} workers each; "
+             f"MariaDB and Redis on 127.0.0.1; wrk -t2; medians of {'1' if quick else '2'} alternated rounds",
+             "", "| endpoint | Custos req/s | baseline req/s | ratio | target | Custos p50 / p99 ms | "
+             "baseline p50 / p99 ms | Custos CPU ms/req | baseline CPU ms/req | errors C/B |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, sides in results.items():
+        c, b = sides["custos"], sides["baseline"]
+        ratio = med(c, "rps") / med(b, "rps")
+        target, need = targets[name]
+        mark = "✅" if ratio >= need else "❌"
+        lines.append(f"| {name} | {med(c, 'rps'):,.0f} | {med(b, 'rps'):,.0f} | {ratio:.2f}× {mark} | {target} | "
+                     f"{med(c, 'p50_ms'):.2f} / {med(c, 'p99_ms'):.2f} | {med(b, 'p50_ms'):.2f} / "
+                     f"{med(b, 'p99_ms'):.2f} | {med(c, 'cpu_ms_per_req'):.2f} | {med(b, 'cpu_ms_per_req'):.2f} | "
+                     f"{sum(r['non2xx'] for r in c)}/{sum(r['non2xx'] for r in b)} |")
+    login = med(results["login"]["custos"], "rps")
+    lines += ["", f"- Argon2id limit at m=19 MiB, t=2, p=1 on all cores: {limit:.1f}/s; Custos login reaches "
+              f"{login / limit:.2f}× of it (target ≥ 0.9×).",
+              f"- POST /v1/authz/check-batch with 100 checks: p50 {batch['p50_ms']:.2f} ms, p99 {batch['p99_ms']:.2f} ms "
+              f"round trip on a warm connection (an empty /healthz round trip: {batch['healthz_p50_ms']:.2f} ms); "
+              "target ≤ 5 ms server time.",
+              f"- peak RSS per worker: Custos {rss['custos']:.0f} MB, baseline {rss['baseline']:.0f} MB.",
+              "", "## In-process authorization (Custos engine beside the stock pycasbin Enforcer)", "", authz.strip(),
+              ""]
+    (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def versions() -> str:
+    import importlib.metadata as md
+
+    return ", ".join(f"{p} {md.version(p)}" for p in ("Django", "djangorestframework", "djangorestframework-simplejwt",
+                                                     "gunicorn", "PyJWT", "pycasbin"))
+
+
+if __name__ == "__main__":
+    main()
