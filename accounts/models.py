@@ -81,7 +81,7 @@ class User(AbstractBaseUser):
     objects = UserManager()
 
     USERNAME_FIELD = "username"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: list[str] = ["email"]  # createsuperuser asks for (and takes --email) an address
 
     class Meta:
         db_table = "users"

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from audit.models import Action
 from audit.services import Actor, event_record
+from custos.exceptions import Conflict, ValidationFailed
 
 from .adapter import CustosAdapter
 from .builtin import PLATFORM_ROLES, TENANT_ROLES
@@ -51,16 +52,33 @@ def _changed(domain: str) -> None:
 
 
 def _clean_permissions(permissions: Iterable[tuple[object, object]]) -> list[Permission]:
+    """A role exists in Casbin through its rules: one without permissions cannot be stored, so
+    it is refused (delete the role instead)."""
     out = []
     for i, (obj, act) in enumerate(permissions):
         out.append((check_object(obj, field=f"permissions.{i}.object"),
                     check_action(act, field=f"permissions.{i}.action")))
+    if not out:
+        raise ValidationFailed(fields={"permissions": ["A role needs at least one permission."]})
     return sorted(set(out))
+
+
+def _domain_exists(domain: str) -> None:
+    if domain.startswith("tenant:"):
+        from accounts.models import Tenant
+
+        if not Tenant.objects.filter(pk=int(domain[7:])).exists():
+            raise ValidationFailed(fields={"tenant": ["No such tenant."]})
+
+
+def _builtin(name: str, domain: str) -> bool:
+    return name in (PLATFORM_ROLES if domain == PLATFORM_DOMAIN else TENANT_ROLES)
 
 
 @transaction.atomic
 def role_create(*, name: str, domain: str, permissions: Iterable[tuple[object, object]], actor: Actor) -> list[Permission]:
     check_role_name(name)
+    _domain_exists(domain)
     perms = _clean_permissions(permissions)
     if _role_exists(name, domain):
         raise RoleExists()
@@ -96,6 +114,8 @@ def role_delete(*, name: str, domain: str, actor: Actor) -> int:
     """Delete a role and every assignment of it in the domain. Returns members removed."""
     if not _role_exists(name, domain):
         raise RoleNotFound()
+    if _builtin(name, domain):
+        raise Conflict("Built-in roles cannot be deleted.", code="builtin_role")
     before = _role_permissions(name, domain)
     members = list(CasbinRule.objects.filter(ptype="g", v1=name, v2=domain).values_list("v0", flat=True))
     for member in members:
@@ -178,8 +198,6 @@ def service_key_create(*, name: str, actor: Actor) -> tuple[ServiceKey, str]:
     from .subjects import _SERVICE
 
     if not _SERVICE.match(name):
-        from custos.exceptions import ValidationFailed
-
         raise ValidationFailed(fields={"name": ["Lower-case letters, digits, '-', '_'; at most 48."]})
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from custos.exceptions import ValidationFailed
+from custos.validation import parse_id
 
 PLATFORM_DOMAIN = "platform"
 _ROLE = re.compile(r"^[a-z][a-z0-9_.\-]{0,63}$")
@@ -27,27 +28,24 @@ def parse_tenant(value: object, *, field: str = "tenant") -> str:
     """`7`, `"7"`, `"tenant:7"` -> "tenant:7"; `null`/`"platform"` -> "platform"."""
     if value is None or value == PLATFORM_DOMAIN:
         return PLATFORM_DOMAIN
-    if isinstance(value, bool):
-        raise ValidationFailed(fields={field: ["A tenant id or \"platform\"."]})
-    text = str(value)
-    if text.startswith("tenant:"):
-        text = text[7:]
-    if not text.isdigit() or len(text) > 19 or int(text) < 1:
-        raise ValidationFailed(fields={field: ["A tenant id or \"platform\"."]})
-    return f"tenant:{int(text)}"
+    if isinstance(value, str) and value.startswith("tenant:"):
+        value = value[7:]
+    try:
+        return f"tenant:{parse_id(value, field, optional=False)}"
+    except ValidationFailed as exc:
+        raise ValidationFailed(fields={field: ["A tenant id or \"platform\"."]}) from exc
 
 
 def parse_subject(value: object, *, field: str = "subject") -> str:
     """`42`, `"user:42"`, `"svc:clotho"` -> a Casbin subject."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return user_subject(value)
-    if isinstance(value, str):
-        if value.startswith("user:") and value[5:].isdigit() and len(value) < 30:
-            return value
-        if value.startswith("svc:") and _SERVICE.match(value[4:]):
-            return value
-        if value.isdigit() and len(value) < 20:
-            return user_subject(int(value))
+    if isinstance(value, str) and value.startswith("svc:") and _SERVICE.match(value[4:]):
+        return value
+    if isinstance(value, str) and value.startswith("user:"):
+        value = value[5:]
+    try:
+        return user_subject(parse_id(value, field, optional=False))
+    except ValidationFailed:
+        pass
     raise ValidationFailed(fields={field: ["A user id, \"user:<id>\" or \"svc:<name>\"."]})
 
 

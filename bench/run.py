@@ -78,6 +78,8 @@ from authz import services as az
 n, mint = int(sys.argv[1]), int(sys.argv[2])
 users = [user_create(username=f"bench{i}", password=PASSWORD, actor=Actor.system("bench")) for i in range(n)]
 az.platform_roles_seed()
+from accounts.services import tenant_create
+tenant_create(name="bench", actor=Actor.system("bench"))
 az.role_create(name="reader", domain="tenant:1", permissions=[("/orders/:id", "read")], actor=Actor.system("b"))
 for u in users[: n // 2]:
     az.subject_role_grant(subject=f"user:{u.pk}", role="reader", domain="tenant:1", actor=Actor.system("b"))

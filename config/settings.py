@@ -115,7 +115,7 @@ else:
     CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache", "LOCATION": "custos"}}
 
 # --- celery ---------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CUSTOS_BROKER_URL", "memory://")
+CELERY_BROKER_URL = env_str("CUSTOS_BROKER_URL", "memory://localhost/")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CUSTOS_CELERY_EAGER", not env_str("CUSTOS_BROKER_URL"))
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
@@ -263,8 +263,11 @@ CUSTOS_ACCOUNTS = {
     "DEFAULT_PHONE_REGION": env_str("CUSTOS_DEFAULT_PHONE_REGION", "") or None,
     "RESET_TOKEN_TTL": env_int("CUSTOS_RESET_TOKEN_TTL", 1800),
     "INVITE_TOKEN_TTL": env_int("CUSTOS_INVITE_TOKEN_TTL", 7 * 24 * 3600),
-    "RESET_URL": env_str("CUSTOS_RESET_URL", "http://127.0.0.1:8000/reset-password#token={token}"),
-    "INVITE_URL": env_str("CUSTOS_INVITE_URL", "http://127.0.0.1:8000/accept-invite#token={token}"),
+    # where the mailed links point (a front end's pages); by default beside the issuer
+    "RESET_URL": env_str("CUSTOS_RESET_URL", env_str("CUSTOS_ISSUER", "http://127.0.0.1:8000").rstrip("/")
+                         + "/reset-password#token={token}"),
+    "INVITE_URL": env_str("CUSTOS_INVITE_URL", env_str("CUSTOS_ISSUER", "http://127.0.0.1:8000").rstrip("/")
+                          + "/accept-invite#token={token}"),
     "DELETED_RETENTION_DAYS": env_int("CUSTOS_DELETED_RETENTION_DAYS", 30),
     "OTP_TTL": env_int("CUSTOS_OTP_TTL", 300),
     "OTP_MAX_ATTEMPTS": env_int("CUSTOS_OTP_MAX_ATTEMPTS", 5),

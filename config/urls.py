@@ -1,13 +1,16 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from custos import metrics_view
+from custos.converters import IdConverter
 from custos import views as core_views
 from accounts.api import views as account_views
 from authz.api import views as authz_views
 from keys.api import views as key_views
 from sessions_app.api import views as session_views
+
+register_converter(IdConverter, "id")
 
 handler400 = "custos.exceptions.handler400"
 handler403 = "custos.exceptions.handler403"

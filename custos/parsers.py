@@ -19,12 +19,19 @@ class StrictJSONParser(JSONParser):
         if not raw:
             return {}
         try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+            data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise ParseError("Malformed JSON body.") from exc
         if not isinstance(data, dict):
             raise ParseError("The JSON body must be an object.")
         return data
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # 1e999: JSON has no infinity
+        raise ValueError("number out of range")
+    return value
 
 
 def _refuse_constant(name: str) -> None:

@@ -16,7 +16,7 @@ from audit.models import Action, Result
 from audit.services import Actor, event_record
 from custos import context, metrics
 from custos.exceptions import RateLimited
-from custos.exceptions import CustosError, InvalidCredentials
+from custos.exceptions import CustosError, InvalidCredentials, ValidationFailed
 
 from .errors import LoginDenied
 from .models import Session
@@ -187,16 +187,23 @@ def otp_send(*, channel: object, destination: object) -> int:
 
 
 def _otp_destination(channel: object, destination: object) -> tuple[str, str]:
-    from custos.exceptions import ValidationFailed
-
     if channel not in ("email", "sms"):
         raise ValidationFailed(fields={"channel": ["One of email, sms."]})
     if not isinstance(destination, str) or not destination or len(destination) > 254:
         raise ValidationFailed(fields={"destination": ["An email address or a phone number."]})
-    ids = account_services.normalize_identifiers(username=None,
-                                                 email=destination if channel == "email" else None,
-                                                 phone=destination if channel == "sms" else None)
-    return channel, ids["email" if channel == "email" else "phone"]  # type: ignore[return-value]
+    try:
+        ids = account_services.normalize_identifiers(username=None,
+                                                     email=destination if channel == "email" else None,
+                                                     phone=destination if channel == "sms" else None)
+    except ValidationFailed as exc:
+        raise ValidationFailed(fields={"destination": sum((exc.fields or {}).values(), [])}) from exc
+    dest = ids["email" if channel == "email" else "phone"]
+    if channel == "email":
+        # codes are keyed by the address as the account stores it: the local part's case
+        # is not significant here any more than at login
+        user = account_selectors.user_by_identifier("email", dest)
+        dest = user.email if user is not None else dest.lower()
+    return channel, dest  # type: ignore[return-value]
 
 
 def otp_login(*, channel: object, destination: object, code: object) -> TokenPair | dict[str, Any]:

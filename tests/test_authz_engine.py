@@ -90,21 +90,24 @@ def test_in_process_enforcer_reloads_changed_domains():
     from authz.enforcer import enforcer
     from authz.services import role_create, subject_role_grant
 
+    from accounts.services import tenant_create
+
+    dom = f"tenant:{tenant_create(name='nine', actor=Actor.system('t')).pk}"
     e = enforcer()
-    assert not e.enforce("user:1", "tenant:9", "/x", "read")
-    role_create(name="viewer", domain="tenant:9", permissions=[("/x", "read")], actor=Actor.system("t"))
-    subject_role_grant(subject="user:1", role="viewer", domain="tenant:9", actor=Actor.system("t"))
-    assert e.enforce("user:1", "tenant:9", "/x", "read")
+    assert not e.enforce("user:1", dom, "/x", "read")
+    role_create(name="viewer", domain=dom, permissions=[("/x", "read")], actor=Actor.system("t"))
+    subject_role_grant(subject="user:1", role="viewer", domain=dom, actor=Actor.system("t"))
+    assert e.enforce("user:1", dom, "/x", "read")
     # a second engine in this process, polling like another worker would
     other = CustosEnforcer(use_watcher=False)
     other.load()
-    assert other.enforce("user:1", "tenant:9", "/x", "read")
+    assert other.enforce("user:1", dom, "/x", "read")
     from authz.services import subject_role_revoke
 
-    subject_role_revoke(subject="user:1", role="viewer", domain="tenant:9", actor=Actor.system("t"))
-    assert not e.enforce("user:1", "tenant:9", "/x", "read")
+    subject_role_revoke(subject="user:1", role="viewer", domain=dom, actor=Actor.system("t"))
+    assert not e.enforce("user:1", dom, "/x", "read")
     time.sleep(0.6)
-    assert not other.enforce("user:1", "tenant:9", "/x", "read")
+    assert not other.enforce("user:1", dom, "/x", "read")
 
 
 def test_policy_changes_reach_every_worker_within_a_second(tmp_path):  # noqa: ANN001
@@ -133,6 +136,8 @@ def test_policy_changes_reach_every_worker_within_a_second(tmp_path):  # noqa: A
         assert answers() == {False}  # every worker has loaded the policy
         manage(tmp_path, "shell", "-c", (
             "from audit.services import Actor; from authz import services as s;"
+            "from accounts.services import tenant_create;"
+            "[tenant_create(name=f't{i}', actor=Actor.system('t')) for i in range(5)];"
             "s.role_create(name='rep', domain='tenant:5', permissions=[('/reports/:id', 'read')], actor=Actor.system('t'));"
             "s.subject_role_grant(subject='user:42', role='rep', domain='tenant:5', actor=Actor.system('t'))"))
         time.sleep(1.0)

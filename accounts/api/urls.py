@@ -19,15 +19,15 @@ urlpatterns = [
     path("v1/mfa/totp", views.TotpView.as_view(), name="totp"),
     path("v1/mfa/backup-codes", views.BackupCodesView.as_view(), name="backup-codes"),
     path("v1/admin/users", views.AdminUsersView.as_view(), name="admin-users"),
-    path("v1/admin/users/<int:user_id>/logins", views.AdminUserLoginsView.as_view(), name="admin-user-logins"),
-    path("v1/admin/users/<int:user_id>/mfa/reset", views.AdminUserMfaResetView.as_view(), name="admin-user-mfa-reset"),
-    path("v1/admin/users/<int:user_id>", views.AdminUserView.as_view(), name="admin-user"),
-    *[path(f"v1/admin/users/<int:user_id>/{name}", views.action_view(name), name=f"admin-user-{name}")
+    path("v1/admin/users/<id:user_id>/logins", views.AdminUserLoginsView.as_view(), name="admin-user-logins"),
+    path("v1/admin/users/<id:user_id>/mfa/reset", views.AdminUserMfaResetView.as_view(), name="admin-user-mfa-reset"),
+    path("v1/admin/users/<id:user_id>", views.AdminUserView.as_view(), name="admin-user"),
+    *[path(f"v1/admin/users/<id:user_id>/{name}", views.action_view(name), name=f"admin-user-{name}")
       for name in ("activate", "freeze", "unlock", "delete", "lock")],
     path("v1/admin/tenants", views.TenantsView.as_view(), name="admin-tenants"),
-    path("v1/admin/tenants/<int:tenant_id>", views.TenantView.as_view(), name="admin-tenant"),
-    path("v1/admin/tenants/<int:tenant_id>/disable",
+    path("v1/admin/tenants/<id:tenant_id>", views.TenantView.as_view(), name="admin-tenant"),
+    path("v1/admin/tenants/<id:tenant_id>/disable",
          type("TenantDisableView", (views.TenantActionView,), {"enable": False}).as_view(), name="tenant-disable"),
-    path("v1/admin/tenants/<int:tenant_id>/enable",
+    path("v1/admin/tenants/<id:tenant_id>/enable",
          type("TenantEnableView", (views.TenantActionView,), {"enable": True}).as_view(), name="tenant-enable"),
 ]

@@ -17,6 +17,7 @@ from custos import policy
 from custos.exceptions import NotFound, PermissionDeniedError, ValidationFailed
 from custos.pagination import page, parse_limit
 from custos.permissions import IsAuthenticatedPrincipal
+from custos.validation import parse_id, require_str
 
 from .serializers import RegisterSerializer
 
@@ -126,9 +127,10 @@ class ReauthView(APIView):
         body = _body(request)
         if "password" in body:
             token = services.reauth_with_password(user_id=request.user.id, session_id=request.user.session_id,
-                                                  password=body.get("password"))
+                                                  password=require_str(body, "password"))
         elif "code" in body:
-            method = mfa.second_factor_check(user_id=request.user.id, code=body.get("code"), method=None)
+            method = mfa.second_factor_check(user_id=request.user.id, code=require_str(body, "code", max_length=32),
+                                             method=None)
             token = services.reauth_token_issue(user_id=request.user.id, session_id=request.user.session_id,
                                                 method=method)
         else:
@@ -177,17 +179,14 @@ class PasswordResetConfirmView(APIView):
                    responses={204: None})
     def post(self, request):  # noqa: ANN001, ANN201
         body = _body(request)
-        services.password_reset_confirm(token=body.get("token"), new_password=body.get("new_password"))
+        services.password_reset_confirm(token=require_str(body, "token", max_length=256),
+                                        new_password=require_str(body, "new_password"))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # ---- B-end: staff and tenant admins ---------------------------------------------------------
 def _int_or_none(raw: Any, field: str) -> int | None:
-    if raw in (None, ""):
-        return None
-    if isinstance(raw, bool) or not str(raw).isdigit():
-        raise ValidationFailed(fields={field: ["An integer id."]})
-    return int(raw)
+    return parse_id(raw, field)
 
 
 def _target(request, user_id: int, act: str) -> User:  # noqa: ANN001
@@ -239,9 +238,7 @@ class AdminUsersView(APIView):
                    responses={201: Generic})
     def post(self, request):  # noqa: ANN001, ANN201
         body = _body(request)
-        tenant_id = body.get("tenant_id")
-        if tenant_id is not None and (isinstance(tenant_id, bool) or not isinstance(tenant_id, int)):
-            raise ValidationFailed(fields={"tenant_id": ["An integer id."]})
+        tenant_id = parse_id(body.get("tenant_id"), "tenant_id")
         if tenant_id is None and getattr(request.user, "tenant_id", None) is not None:
             tenant_id = request.user.tenant_id  # a tenant admin creates in their own tenant by default
         if not policy.provider().allowed(request, tenant_id, "/users", "write"):
@@ -374,7 +371,8 @@ class TotpConfirmView(APIView):
                    responses={200: inline_serializer("BackupCodes", {
                        "backup_codes": serializers.ListField(child=serializers.CharField())})})
     def post(self, request):  # noqa: ANN001, ANN201
-        codes = mfa.totp_confirm(user=selectors.user_get(user_id=request.user.id), code=_body(request).get("code"))
+        codes = mfa.totp_confirm(user=selectors.user_get(user_id=request.user.id),
+                                 code=require_str(_body(request), "code", max_length=16))
         response = Response({"backup_codes": codes})
         response["Cache-Control"] = "no-store"
         return response

@@ -29,7 +29,11 @@ BACKUP_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
 
 
 class MfaInvalid(CustosError):
-    status, code, message = 401, "mfa_invalid", "The code is wrong or was already used, or the MFA token expired."
+    status, code, message = 401, "mfa_invalid", "The code is wrong or was already used."
+
+
+class MfaTokenInvalid(MfaInvalid):
+    message = "The MFA token is invalid, used or expired; sign in again."
 
 
 def _sha(value: str) -> str:
@@ -172,10 +176,10 @@ def challenge_issue(*, user: User, first_factor: str, risk: dict) -> dict:
 def challenge_spend(*, token: object) -> MfaChallenge:
     """The challenge, if live: used up only by a correct second factor (see mfa_verify)."""
     if not isinstance(token, str) or not token or len(token) > 256:
-        raise MfaInvalid()
+        raise MfaTokenInvalid()
     ch = MfaChallenge.objects.select_related("user", "user__tenant").filter(token_hash=_sha(token)).first()
     if ch is None or ch.used_at is not None or ch.expires_at <= timezone.now():
-        raise MfaInvalid()
+        raise MfaTokenInvalid()
     return ch
 
 

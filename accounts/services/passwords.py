@@ -43,7 +43,8 @@ def password_change(*, user_id: int, current_password: str, new_password: str, k
         raise ValidationFailed("The current password is not correct.",
                                fields={"current_password": ["The current password is not correct."]},
                                reasons=["current_password_incorrect"])
-    password_check_policy(password=new_password, username=user.username, email=user.email, phone=user.phone)
+    password_check_policy(password=new_password, username=user.username, email=user.email, phone=user.phone,
+                          field="new_password")
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
     password_changed.send(sender=User, user_id=user.pk, keep_session_id=keep_session_id)
@@ -105,7 +106,8 @@ def password_reset_confirm(*, token: object, new_password: object) -> None:
             or row.user.status in (User.Status.DELETED, User.Status.MERGED)):
         raise ResetTokenInvalid()
     user = row.user
-    password_check_policy(password=new_password, username=user.username, email=user.email, phone=user.phone)
+    password_check_policy(password=new_password, username=user.username, email=user.email, phone=user.phone,
+                          field="new_password")
     if not PasswordResetToken.objects.filter(pk=row.pk, used_at__isnull=True, voided_at__isnull=True).update(
             used_at=now):
         raise ResetTokenInvalid()  # a parallel confirm won

@@ -37,12 +37,12 @@ def normalize_identifiers(*, username: str | None, email: str | None, phone: str
 
 
 def password_check_policy(*, password: str, username: str | None = None, email: str | None = None,
-                          phone: str | None = None) -> None:
+                          phone: str | None = None, field: str = "password") -> None:
     probe = User(username=username, email=email, phone=phone)
     try:
         password_validation.validate_password(password, user=probe)
     except ValidationError as exc:
-        raise _validation("password", exc) from exc
+        raise _validation(field, exc) from exc
 
 
 @transaction.atomic
@@ -144,7 +144,8 @@ def admin_user_update(*, user_id: int, data: dict[str, Any], actor: Actor) -> Us
             before["user_type"] = user.user_type
             user.user_type = changes["user_type"]
     if not any((user.username, user.email, user.phone)):
-        raise ValidationFailed(fields={"username": ["An account keeps at least one identifier."]})
+        last = next((k for k in ("phone", "email", "username") if k in changes), "username")
+        raise ValidationFailed(fields={last: ["An account keeps at least one identifier."]})
     try:
         with transaction.atomic():
             user.save()

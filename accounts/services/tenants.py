@@ -15,8 +15,8 @@ from .lifecycle import user_token_version_bump
 
 def _name(name: object) -> str:
     name = name.strip() if isinstance(name, str) else ""
-    if not name or len(name) > 128:
-        raise ValidationFailed(fields={"name": ["1 to 128 characters."]})
+    if not name or len(name) > 128 or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValidationFailed(fields={"name": ["1 to 128 printable characters."]})
     return name
 
 

@@ -15,17 +15,14 @@ from custos import policy
 from custos.exceptions import PermissionDeniedError, ValidationFailed
 from custos.pagination import page, parse_limit
 from custos.permissions import IsAuthenticatedPrincipal
+from custos.validation import parse_id
 
 FILTERS = [OpenApiParameter(n, str) for n in ("user_id", "actor_id", "action", "result", "tenant_id", "since",
                                               "until", "cursor", "limit")]
 
 
 def _int(raw: str | None, field: str) -> int | None:
-    if raw in (None, ""):
-        return None
-    if not raw.isdigit() or len(raw) > 19:
-        raise ValidationFailed(fields={field: ["An integer id."]})
-    return int(raw)
+    return parse_id(raw, field)
 
 
 def _when(raw: str | None, field: str) -> datetime | None:

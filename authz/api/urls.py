@@ -8,8 +8,8 @@ urlpatterns = [
     path("v1/authz/roles", views.RolesView.as_view(), name="authz-roles"),
     path("v1/authz/roles/<str:role>", views.RoleDetailView.as_view(), name="authz-role"),
     path("v1/authz/roles/<str:role>/permissions", views.RolePermissionsView.as_view(), name="authz-role-perms"),
-    path("v1/authz/users/<int:user_id>/roles", views.UserRolesView.as_view(), name="authz-user-roles"),
-    path("v1/authz/users/<int:user_id>/roles/<str:role>", views.UserRoleDetailView.as_view(),
+    path("v1/authz/users/<id:user_id>/roles", views.UserRolesView.as_view(), name="authz-user-roles"),
+    path("v1/authz/users/<id:user_id>/roles/<str:role>", views.UserRoleDetailView.as_view(),
          name="authz-user-role"),
     path("v1/authz/me/permissions", views.MyPermissionsView.as_view(), name="authz-my-permissions"),
 ]

@@ -187,6 +187,10 @@ class UserRolesView(APIView):
         domain = parse_tenant(request.query_params.get("tenant"))
         if subject_of(request.user) != user_subject(user_id):
             _require(request, domain, "/authz/users", "read")
+        from accounts.selectors import user_get
+
+        if user_get(user_id=user_id) is None:
+            raise NotFound("No such user.")
         return Response({"user_id": user_id, "tenant": domain,
                          "roles": selectors.subject_roles(user_subject(user_id), domain)})
 

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from authz.permissions import allowed
 from authz.subjects import tenant_domain
 from custos.exceptions import PermissionDeniedError
+from custos.validation import require_str
 from custos.permissions import IsAuthenticatedPrincipal
 from audit.services import Actor
 from custos.exceptions import NotFound
@@ -144,7 +145,7 @@ class OtpVerifyView(APIView):
     def post(self, request):  # noqa: ANN001, ANN201
         body = _body(request)
         return token_response(login.otp_login(channel=body.get("channel"), destination=body.get("destination"),
-                                              code=body.get("code")))
+                                              code=require_str(body, "code", max_length=16)))
 
 
 class MfaVerifyView(APIView):
@@ -158,5 +159,6 @@ class MfaVerifyView(APIView):
                    responses={200: TokenPairSerializer})
     def post(self, request):  # noqa: ANN001, ANN201
         body = _body(request)
-        return token_response(login.mfa_verify(token=body.get("mfa_token"), code=body.get("code"),
+        return token_response(login.mfa_verify(token=require_str(body, "mfa_token", max_length=256),
+                                               code=require_str(body, "code", max_length=32),
                                                method=body.get("method")))
