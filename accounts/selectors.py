@@ -18,8 +18,14 @@ def identifier_taken(*, username: str | None, email: str | None, phone: str | No
 def user_by_identifier(field: str, value: str) -> User | None:
     # Email local parts are stored as typed but matched without regard to case, as mail
     # providers do; the domain is already lower-cased by normalization.
+    from django.db.models import Exists, OuterRef
+
+    from .models import TotpDevice
+
     lookup = "email__iexact" if field == "email" else field
-    return User.objects.select_related("tenant").filter(**{lookup: value}).first()
+    # has_mfa rides along: the sign-in needs it next, and a second round trip costs more
+    return (User.objects.select_related("tenant").filter(**{lookup: value})
+            .annotate(has_mfa=Exists(TotpDevice.objects.filter(user_id=OuterRef("pk"), confirmed=True))).first())
 
 
 def user_get(*, user_id: int) -> User | None:
@@ -52,6 +58,14 @@ def _me_cache_shared() -> bool:
     return bool(getattr(settings, "REDIS_URL", ""))
 
 
+# In front of the shared cache, each process keeps what it read for a second: a client's
+# burst of requests costs one Redis round trip, and a change made through another worker
+# shows within that second (the worker that made it drops its own copy at once).
+_LOCAL_ME: dict[int, tuple[float, dict]] = {}
+LOCAL_ME_SECONDS = 1.0
+LOCAL_ME_MAX = 20_000
+
+
 def me_invalidate(user_id: int) -> None:
     """Drop the cached /users/me of a user, after the change that made it stale commits."""
     if not _me_cache_shared():
@@ -59,16 +73,29 @@ def me_invalidate(user_id: int) -> None:
     from django.core.cache import cache
     from django.db import transaction
 
-    transaction.on_commit(lambda: cache.delete(f"me:v1:{user_id}"))
+    def drop() -> None:
+        _LOCAL_ME.pop(user_id, None)
+        cache.delete(f"me:v1:{user_id}")
+
+    transaction.on_commit(drop)
 
 
 def user_me(*, user_id: int, tenant_id: int | None) -> dict | None:
+    import time
+
     shared = _me_cache_shared()
     if shared:
         from django.core.cache import cache
 
+        now = time.monotonic()
+        local = _LOCAL_ME.get(user_id)
+        if local is not None and local[0] > now:
+            return local[1]
         hit = cache.get(f"me:v1:{user_id}")
         if hit is not None:
+            if len(_LOCAL_ME) >= LOCAL_ME_MAX:
+                _LOCAL_ME.clear()
+            _LOCAL_ME[user_id] = (now + LOCAL_ME_SECONDS, hit)
             return hit
     user = user_get(user_id=user_id)
     if user is None:

@@ -30,10 +30,10 @@ def rules(*, tenants: int, policies: int, assignments: int, seed: int = 7) -> It
             act = "*" if i % 17 == 0 else ACTIONS[i % len(ACTIONS)]
             yield "p", [role, dom, obj, act]
         for u in range(per_tenant_users - 2 if t == 0 else per_tenant_users):
-            uid = t * per_tenant_users + u
+            uid = t * per_tenant_users + u + 1  # user ids start at 1, as real ones do
             yield "g", [f"user:{uid}", roles[rnd.randrange(len(roles))], dom]
     # platform staff (the platform_admin role itself is seeded by a migration)
-    yield "g", ["user:0", "platform_admin", "platform"]
+    yield "g", ["user:1", "platform_admin", "platform"]
 
 
 def random_requests(n: int, *, tenants: int, assignments: int, seed: int = 11) -> list[tuple[str, str, str, str]]:
@@ -44,9 +44,9 @@ def random_requests(n: int, *, tenants: int, assignments: int, seed: int = 11) -
         t = rnd.randrange(tenants)
         # mostly users of that tenant, sometimes someone else's user or a role name
         if rnd.random() < 0.8:
-            sub = f"user:{t * per_tenant_users + rnd.randrange(per_tenant_users)}"
+            sub = f"user:{t * per_tenant_users + rnd.randrange(per_tenant_users) + 1}"
         elif rnd.random() < 0.5:
-            sub = f"user:{rnd.randrange(assignments)}"
+            sub = f"user:{rnd.randrange(assignments) + 1}"
         else:
             sub = f"role{rnd.randrange(10)}"
         dom = f"tenant:{t + 1}" if rnd.random() < 0.95 else "platform"

@@ -65,7 +65,7 @@ def main() -> None:
     cold = []
     for t in range(min(args.tenants, 200 if args.engine == "stock" else args.tenants)):
         s = time.perf_counter_ns()
-        enforce(f"user:{t * max(1, args.assignments // args.tenants)}", f"tenant:{t + 1}", "/orders/1", "read")
+        enforce(f"user:{t * max(1, args.assignments // args.tenants) + 1}", f"tenant:{t + 1}", "/orders/1", "read")
         cold.append((time.perf_counter_ns() - s) / 1000)
         if args.engine == "stock" and sum(cold) > float(os.environ.get("BENCH_STOCK_BUDGET", 20)) * 1e6:
             break

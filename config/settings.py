@@ -36,19 +36,12 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "custos.middleware.RequestContextMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "custos.middleware.AdminSessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "custos.middleware.AdminCsrfMiddleware",
-    "custos.middleware.AdminAuthenticationMiddleware",
-    "custos.middleware.AdminMessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    "custos.middleware.AdminStackMiddleware",
+    "custos.prometheus.LeanPrometheusAfterMiddleware",
 ]
 
-# The admin's session, auth and messages middlewares are installed, wrapped so they run for
-# the admin only (custos.middleware.AdminOnly); the admin's check cannot see through the wrapper.
+# The admin's session, auth and messages middlewares run inside custos.middleware's admin
+# stack, for the admin only; the admin's check cannot see through it.
 SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]
 
 ROOT_URLCONF = "config.urls"
@@ -161,6 +154,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["custos.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "custos.exceptions.exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "custos.negotiation.JsonOnlyNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     # API.md's export takes ?format=ndjson|csv: not DRF's renderer override.

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.negotiation import DefaultContentNegotiation
 
 from custos import metrics_view
 from custos.converters import IdConverter
@@ -34,8 +35,12 @@ urlpatterns = [
     path("metrics", metrics_view.metrics, name="metrics"),
     path(".well-known/jwks.json", key_views.jwks, name="jwks-well-known"),
     path(".well-known/openid-configuration", key_views.openid_configuration, name="openid-configuration"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # the schema and docs pages speak YAML, JSON and HTML: DRF's full negotiation there
+    path("api/schema/", SpectacularAPIView.as_view(content_negotiation_class=DefaultContentNegotiation),
+         name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema",
+                                                    content_negotiation_class=DefaultContentNegotiation),
+         name="docs"),
     path("admin/", admin.site.urls),
     path("", include("accounts.api.urls")),
     path("", include("sessions_app.api.urls")),

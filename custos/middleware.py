@@ -13,6 +13,9 @@ from .netutil import client_ip
 
 log = logging.getLogger("custos.request")
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# What SecurityMiddleware and XFrameOptionsMiddleware would add, set here in one place.
+SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+                    ("Referrer-Policy", "same-origin"), ("Cross-Origin-Opener-Policy", "same-origin"))
 
 
 class RequestContextMiddleware:
@@ -52,6 +55,9 @@ class RequestContextMiddleware:
             else:
                 response = self.get_response(request)
             response["X-Request-Id"] = request_id
+            for header, value in SECURITY_HEADERS:
+                if header not in response:
+                    response[header] = value
             if request.path.startswith(("/v1/", "/internal/")) or request.path.startswith("/healthz"):
                 log.info("request", extra={
                     "method": request.method, "path": request.path, "status": response.status_code,
@@ -63,30 +69,34 @@ class RequestContextMiddleware:
             context.reset(token)
 
 
-def _admin_only(dotted: str) -> type:
-    """The session, CSRF, auth and messages middlewares serve the Django admin only; the API
-    authenticates with bearer tokens and service keys. Skipping them elsewhere takes their
-    cost off every API request."""
-    from django.utils.module_loading import import_string
-
-    inner_cls = import_string(dotted)
-
-    class AdminOnly:
-        def __init__(self, get_response):  # noqa: ANN001
-            self.get_response = get_response
-            self.inner = inner_cls(get_response)
-
-        def __call__(self, request):  # noqa: ANN001, ANN204
-            if request.path_info.startswith(ADMIN_PREFIXES):
-                return self.inner(request)
-            return self.get_response(request)
-
-    AdminOnly.__name__ = AdminOnly.__qualname__ = f"AdminOnly{inner_cls.__name__}"
-    return AdminOnly
+ADMIN_PREFIXES = ("/admin", "/static/", "/api/docs")
+ADMIN_STACK = [
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
 
 
-ADMIN_PREFIXES = ("/admin/", "/static/", "/api/docs")
-AdminSessionMiddleware = _admin_only("django.contrib.sessions.middleware.SessionMiddleware")
-AdminCsrfMiddleware = _admin_only("django.middleware.csrf.CsrfViewMiddleware")
-AdminAuthenticationMiddleware = _admin_only("django.contrib.auth.middleware.AuthenticationMiddleware")
-AdminMessageMiddleware = _admin_only("django.contrib.messages.middleware.MessageMiddleware")
+class AdminStackMiddleware:
+    """Static files, sessions, CSRF, auth and messages serve the Django admin (and the docs
+    page) only; the API authenticates with bearer tokens and service keys. Each middleware
+    layer costs every request something even when it does nothing, so the API's requests
+    skip this stack entirely and the admin's run it as Django would."""
+
+    def __init__(self, get_response):  # noqa: ANN001
+        from django.core.handlers.exception import convert_exception_to_response
+        from django.utils.module_loading import import_string
+
+        self.get_response = get_response
+        handler = get_response
+        for dotted in reversed(ADMIN_STACK):
+            handler = convert_exception_to_response(import_string(dotted)(handler))
+        self.admin = handler
+
+    def __call__(self, request):  # noqa: ANN001, ANN204
+        if request.path_info.startswith(ADMIN_PREFIXES):
+            return self.admin(request)
+        return self.get_response(request)

@@ -83,6 +83,8 @@ def login_password(*, identifier: str, password: str) -> TokenPair | dict[str, A
 def complete_first_factor(*, user: User, method: str, amr: list[str]) -> TokenPair | dict[str, Any]:
     """After a correct first factor: assess the risk, then refuse, challenge, or sign in."""
     active = Session.objects.filter(user_id=user.pk, revoked=False).count()
+    needs_mfa = user.has_mfa if hasattr(user, "has_mfa") else mfa.mfa_enabled(user.pk)
+    # One transaction for the assessment and what follows it (fewer round trips per login).
     with transaction.atomic():
         assessment = risk.assess(user=user, active_sessions=active)
         if assessment.decision == "deny":
@@ -90,10 +92,11 @@ def complete_first_factor(*, user: User, method: str, amr: list[str]) -> TokenPa
             event_record(action=Action.LOGIN_FAILED, actor=Actor.user(user.pk), result=Result.DENIED,
                          subject_user_id=user.pk, tenant_id=user.tenant_id,
                          metadata={"method": method, "reason": "risk", "risk": assessment.as_dict()})
+        elif not needs_mfa and assessment.decision != "step_up":
+            return _sign_in(user=user, method=method, amr=amr, assessment=assessment)
     if assessment.decision == "deny":
         metrics.LOGINS.labels(method, "denied").inc()
         raise LoginDenied()
-    needs_mfa = mfa.mfa_enabled(user.pk)
     if needs_mfa or assessment.decision == "step_up":
         with transaction.atomic():
             if needs_mfa:
@@ -122,7 +125,7 @@ def _email_step_up(*, user: User, amr: list[str], assessment: risk.Risk) -> dict
 
 
 def _sign_in(*, user: User, method: str, amr: list[str], assessment: risk.Risk | None) -> TokenPair:
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         account_services.user_mark_login(user=user)
         pair = session_start(user=user, amr=amr, actor=Actor.user(user.pk))
         risk.history_record(user=user, method=method, result="success", risk=assessment)

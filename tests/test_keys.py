@@ -141,3 +141,28 @@ def test_jwks_endpoint_caching_headers(api, signing_key):  # noqa: ANN001
     assert same.content == r.content
     doc = api.get("/.well-known/openid-configuration").json()
     assert doc["jwks_uri"].endswith("/internal/jwks.json") and doc["issuer"]
+
+
+def test_wsgi_fast_path_serves_the_same_jwks(api, signing_key):  # noqa: ANN001
+    import io
+
+    from config.wsgi import application
+
+    via_django = api.get("/internal/jwks.json")
+    for path in ("/internal/jwks.json", "/.well-known/jwks.json"):
+        captured = {}
+
+        def start(status, headers):  # noqa: ANN001, ANN202
+            captured["status"], captured["headers"] = status, dict(headers)
+
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "wsgi.input": io.BytesIO(b""), "SERVER_NAME": "x",
+                   "SERVER_PORT": "80", "wsgi.url_scheme": "http", "HTTP_X_REQUEST_ID": "r-1"}
+        body = b"".join(application(environ, start))
+        assert captured["status"] == "200 OK" and body == via_django.content
+        assert captured["headers"]["ETag"] == via_django["ETag"] and captured["headers"]["X-Request-Id"] == "r-1"
+        environ["HTTP_IF_NONE_MATCH"] = via_django["ETag"]
+        assert b"".join(application(environ, start)) == b"" and captured["status"].startswith("304")
+    # anything else goes to Django
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/healthz", "wsgi.input": io.BytesIO(b""), "SERVER_NAME": "x",
+               "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
+    assert b'"ok"' in b"".join(application(environ, lambda s, h: None))

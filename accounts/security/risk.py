@@ -18,6 +18,7 @@ from ..conf import conf
 from ..models import LoginEvent, User
 from .geo import country_of, distance_km
 
+HISTORY_WINDOW = 200
 WEIGHTS = {"new_device": 20, "new_country": 30, "impossible_travel": 60, "failure_burst": 25,
            "too_many_sessions": 20}
 
@@ -43,20 +44,24 @@ def assess(*, user: User, active_sessions: int, now: datetime | None = None) -> 
     now = now or timezone.now()
     ctx = context.current()
     risk = Risk(country=country_of(ctx.ip), device_hash=device_hash(ctx.device_id, ctx.user_agent))
-    past = LoginEvent.objects.filter(user=user, result="success")
-    last = past.order_by("-occurred_at").values("country", "occurred_at").first()
-    if last is not None:  # a first sign-in has nothing to be unusual against
-        if not past.filter(device_hash=risk.device_hash).exists():
+    # One read of the recent history serves every rule: "known" devices and countries are
+    # those of the last HISTORY_WINDOW sign-ins.
+    recent = list(LoginEvent.objects.filter(user=user).order_by("-occurred_at")
+                  .values_list("result", "country", "device_hash", "occurred_at")[:HISTORY_WINDOW])
+    successes = [r for r in recent if r[0] == "success"]
+    if successes:  # a first sign-in has nothing to be unusual against
+        last_country, last_at = successes[0][1], successes[0][3]
+        if risk.device_hash not in {r[2] for r in successes}:
             risk.reasons.append("new_device")
-        if risk.country and not past.filter(country=risk.country).exists():
+        if risk.country and risk.country not in {r[1] for r in successes}:
             risk.reasons.append("new_country")
-        if risk.country and last["country"] and last["country"] != risk.country:
-            km = distance_km(last["country"], risk.country)
-            hours = max((now - last["occurred_at"]).total_seconds() / 3600, 1 / 60)
+        if risk.country and last_country and last_country != risk.country:
+            km = distance_km(last_country, risk.country)
+            hours = max((now - last_at).total_seconds() / 3600, 1 / 60)
             if km is not None and km / hours > conf("RISK_TRAVEL_KMH"):
                 risk.reasons.append("impossible_travel")
-    recent_failures = LoginEvent.objects.filter(user=user, result="failure",
-                                                occurred_at__gte=now - timedelta(minutes=15)).count()
+    since = now - timedelta(minutes=15)
+    recent_failures = sum(1 for r in recent if r[0] == "failure" and r[3] >= since)
     if recent_failures >= conf("RISK_FAILURE_BURST"):
         risk.reasons.append("failure_burst")
     if active_sessions >= conf("RISK_MAX_SESSIONS"):
