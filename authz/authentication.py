@@ -48,21 +48,26 @@ def _lookup(key_id: str) -> tuple[str | None, str]:
     return value
 
 
+def principal_from_api_key(http_request) -> ServicePrincipal | None:  # noqa: ANN001
+    """The service behind `Authorization: ApiKey …` of a Django request; None for another scheme."""
+    header = http_request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "apikey":
+        return None
+    key_id, dot, secret = credential.strip().partition(".")
+    if not dot or not key_id or not secret or len(credential) > 200:
+        raise ServiceKeyInvalid()
+    stored, name = _lookup(key_id)
+    presented = hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
+    if stored is None or not hmac.compare_digest(stored, presented):
+        raise ServiceKeyInvalid()
+    return ServicePrincipal(name=name, key_id=key_id)
+
+
 class ServiceKeyAuthentication(BaseAuthentication):
     def authenticate(self, request):  # noqa: ANN001, ANN201
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        scheme, _, credential = header.partition(" ")
-        if scheme.lower() != "apikey":
-            return None
-        key_id, dot, secret = credential.strip().partition(".")
-        if not dot or not key_id or not secret or len(credential) > 200:
-            raise ServiceKeyInvalid()
-        stored, name = _lookup(key_id)
-        presented = hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
-        if stored is None or not hmac.compare_digest(stored, presented):
-            raise ServiceKeyInvalid()
-        request._request.custos_user_id = None
-        return ServicePrincipal(name=name, key_id=key_id), None
+        principal = principal_from_api_key(request._request)
+        return (principal, None) if principal is not None else None
 
     def authenticate_header(self, request) -> str:  # noqa: ANN001
         return "ApiKey"

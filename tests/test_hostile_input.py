@@ -92,3 +92,24 @@ def test_otp_by_email_ignores_local_part_case(api, signing_key, mailoutbox):  # 
 def test_tenant_names_are_printable(api, staff_token):  # noqa: ANN001
     r = api.post("/v1/admin/tenants", {"name": "x\u0000y"}, format="json", **bearer(staff_token))
     assert r.status_code == 400
+
+
+def test_lean_hot_views_keep_the_contract(api, user, signing_key, staff_token):  # noqa: ANN001
+    from django.test import Client
+
+    c = Client()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {staff_token}"}
+    for body, ctype in ((b"{oops", "application/json"), (b"[1]", "application/json"), (b"x", "text/plain"),
+                        (b'{"tenant": 1, "object": "/a", "action": "read", "n": 1e999}', "application/json")):
+        r = c.post("/v1/authz/check", data=body, content_type=ctype, **auth)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "validation_error", body
+        assert r.json()["request_id"] == r["X-Request-Id"]
+    assert c.get("/v1/authz/check", **auth).status_code == 405  # other methods: the DRF view answers
+    r = c.post("/v1/authz/check", data={"tenant": 1, "object": "/a", "action": "read"},
+               content_type="application/json")
+    assert r.status_code == 401 and r["WWW-Authenticate"].startswith("Bearer")
+    tok = login(api, user.username)["access_token"]
+    me = c.get("/v1/users/me", HTTP_AUTHORIZATION=f"Bearer {tok}")
+    assert me.status_code == 200 and me["Content-Type"] == "application/json" and me.json()["id"] == user.pk
+    assert c.patch("/v1/users/me", data={"nickname": "N"}, content_type="application/json",
+                   HTTP_AUTHORIZATION=f"Bearer {tok}").json()["profile"]["nickname"] == "N"

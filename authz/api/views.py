@@ -53,6 +53,14 @@ def _parse_check(item: Any, caller: str, i: int | None = None) -> tuple[str, str
     return subject, domain, obj, act
 
 
+def check_answer(request, data: Any) -> dict:  # noqa: ANN001
+    """POST /v1/authz/check for a caller already authenticated (request.user)."""
+    caller = subject_of(request.user)
+    check = _parse_check(data, caller)
+    _authorize_checks(request, caller, [check])
+    return {"allowed": selectors.check(*check)}
+
+
 def _authorize_checks(request, caller: str, checks: list[tuple[str, str, str, str]]) -> None:  # noqa: ANN001
     """Anyone may ask about themselves; asking about others needs /authz/check in that domain."""
     for domain in {d for s, d, _, _ in checks if s != caller}:
@@ -68,10 +76,7 @@ class CheckView(APIView):
                        "object": serializers.CharField(), "action": serializers.CharField()}),
                    responses={200: inline_serializer("CheckResult", {"allowed": serializers.BooleanField()})})
     def post(self, request):  # noqa: ANN001, ANN201
-        caller = subject_of(request.user)
-        check = _parse_check(request.data, caller)
-        _authorize_checks(request, caller, [check])
-        return Response({"allowed": selectors.check(*check)})
+        return Response(check_answer(request, request.data))
 
 
 class CheckBatchView(APIView):

@@ -1,0 +1,25 @@
+"""GET /v1/users/me without DRF's dispatch (see custos/fastview.py)."""
+from __future__ import annotations
+
+from accounts import selectors
+from authz.authentication import principal_from_api_key
+from custos.exceptions import NotAuthenticated, NotFound, PermissionDeniedError
+from custos.fastview import json_response, lean
+from sessions_app.authentication import principal_from_bearer
+
+from .views import MeView
+
+_drf_me = MeView.as_view()
+
+
+@lean(("GET",), _drf_me)
+def me(request):  # noqa: ANN001, ANN201
+    principal = principal_from_bearer(request)
+    if principal is None:
+        if principal_from_api_key(request) is not None:
+            raise PermissionDeniedError()  # services have no "me"
+        raise NotAuthenticated()
+    data = selectors.user_me(user_id=principal.id, tenant_id=principal.tenant_id)
+    if data is None:
+        raise NotFound()
+    return json_response(data)
