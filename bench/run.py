@@ -204,7 +204,7 @@ def main() -> None:
     shutil.rmtree(OUT / "custos-var", ignore_errors=True)
     assert shutil.which("wrk"), "wrk is needed (apt-get install wrk; `make bench` installs it)"
     n_users = 100 if quick else 200
-    mint = (8000 if quick else 40000) * rounds
+    mint = 8000 if quick else 30000  # refresh tokens per side, split over the rounds: never reused
     print("preparing databases and tokens ...", flush=True)
     fresh_db("custos_bench")
     fresh_db("custos_bench_baseline")
@@ -252,7 +252,7 @@ def main() -> None:
                     req = dict(req)
                     if name == "refresh":  # fresh, never-used tokens for every request
                         source = refresh_c if side == "custos" else refresh_b
-                        req["lines"] = [next(source) for _ in range(mint // (2 * rounds))]
+                        req["lines"] = [next(source) for _ in range(mint // rounds)]
                     results[name][side].append(wrk(req.pop("url"), seconds=seconds, conns=conns, pids=pids,
                                                    **req))
         batch = batch_server_time(C, custos["service_key"], checks)
