@@ -94,6 +94,8 @@ def test_hard_lock_then_reset_unlocks(api, user, signing_key, fast_limits, mailo
                     format="json").status_code == 204
     user.refresh_from_db()
     assert user.status == User.Status.ACTIVE
+    unlock = AuditEvent.objects.get(action="user.unlocked", subject_user_id=user.pk)
+    assert unlock.metadata["reason"] == "password_reset"
     from accounts.security.throttle import reset_for
 
     reset_for("login", f"username:{user.username}")

@@ -121,6 +121,10 @@ def password_reset_confirm(*, token: object, new_password: object) -> None:
         user.status, user.status_reason, user.status_changed_at = User.Status.ACTIVE, "password_reset", now
         fields += ["status", "status_reason", "status_changed_at"]
     user.save(update_fields=fields)
+    if "status" in fields:
+        event_record(action=Action.USER_UNLOCKED, actor=Actor.user(user.pk), subject_user_id=user.pk,
+                     tenant_id=user.tenant_id, metadata={"before": "locked", "after": "active",
+                                                         "reason": "password_reset"})
     user_token_version_bump(user_id=user.pk, actor=Actor.user(user.pk), reason="password_reset")
     event_record(action=Action.PASSWORD_RESET, actor=Actor.user(user.pk), subject_user_id=user.pk,
                  tenant_id=user.tenant_id, metadata={"via": row.purpose})
