@@ -106,21 +106,20 @@ class TenantAdmin(admin.ModelAdmin):
     readonly_fields = ("status", "created_at", "updated_at")
     actions = ["disable", "enable"]
 
-    @admin.action(description="Disable (signs every user of the tenant out)", permissions=["change"])
-    def disable(self, request, queryset):  # noqa: ANN001
+    def _each(self, request, queryset, fn) -> None:  # noqa: ANN001
         for t in queryset:
             try:
-                services.tenant_disable(tenant_id=t.pk, actor=Actor.user(request.user.pk))
+                fn(tenant_id=t.pk, actor=Actor.user(request.user.pk))
             except CustosError as exc:
                 self.message_user(request, f"{t}: {exc.code}", messages.WARNING)
 
+    @admin.action(description="Disable (signs every user of the tenant out)", permissions=["change"])
+    def disable(self, request, queryset):  # noqa: ANN001
+        self._each(request, queryset, services.tenant_disable)
+
     @admin.action(description="Enable", permissions=["change"])
     def enable(self, request, queryset):  # noqa: ANN001
-        for t in queryset:
-            try:
-                services.tenant_enable(tenant_id=t.pk, actor=Actor.user(request.user.pk))
-            except CustosError as exc:
-                self.message_user(request, f"{t}: {exc.code}", messages.WARNING)
+        self._each(request, queryset, services.tenant_enable)
 
     def save_model(self, request, obj, form, change) -> None:  # noqa: ANN001
         if change:

@@ -5,7 +5,6 @@ views call the same authentication functions, selectors and error envelope direc
 DRF views stay for every other method and for the OpenAPI schema."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -35,20 +34,14 @@ def error_response(exc: CustosError) -> JsonResponse:
 def json_body(request: HttpRequest) -> dict[str, Any]:
     """The JSON object in the body, by the rules of custos.parsers.StrictJSONParser."""
     from .exceptions import ValidationFailed
-    from .parsers import _finite_float, _refuse_constant
+    from .parsers import json_object
 
     if request.content_type != "application/json":
         raise ValidationFailed(f'Unsupported media type "{request.content_type}" in request.')
-    raw = request.body
-    if not raw:
-        return {}
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ValidationFailed("Malformed JSON body.") from exc
-    if not isinstance(data, dict):
-        raise ValidationFailed("The JSON body must be an object.")
-    return data
+        return json_object(request.body)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from exc
 
 
 def lean(methods: tuple[str, ...], fallback: Callable) -> Callable:

@@ -16,15 +16,23 @@ class StrictJSONParser(JSONParser):
             raw = stream.read() if stream is not None else b""
         except Exception as exc:  # RequestDataTooBig and friends
             raise ParseError("The request body could not be read.") from exc
-        if not raw:
-            return {}
         try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise ParseError("Malformed JSON body.") from exc
-        if not isinstance(data, dict):
-            raise ParseError("The JSON body must be an object.")
-        return data
+            return json_object(raw)
+        except ValueError as exc:
+            raise ParseError(str(exc)) from exc
+
+
+def json_object(raw: bytes) -> dict:
+    """The JSON object a request body holds ({} for none); ValueError says what is wrong."""
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError("Malformed JSON body.") from exc
+    if not isinstance(data, dict):
+        raise ValueError("The JSON body must be an object.")
+    return data
 
 
 def _finite_float(text: str) -> float:
