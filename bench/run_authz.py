@@ -38,10 +38,11 @@ def prepare(scale: str) -> None:
     if marker.exists():
         return
     Path(env["CUSTOS_VAR_DIR"]).mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
     code = ("import django; django.setup(); from bench.authz_data import write_to_db; "
             f"print(write_to_db(tenants={tenants}, policies={policies}, assignments={assignments}))")
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True)
     marker.write_text("ok")
 
 
