@@ -251,16 +251,11 @@ class AdminUsersView(APIView):
                 raise ValidationFailed(fields={key: ["Must be a string."]})
         if not isinstance(body.get("invite", False), bool):
             raise ValidationFailed(fields={"invite": ["Must be a boolean."]})
-        from django.db import transaction
-
-        actor = actor_of(request.user)
-        with transaction.atomic():  # the user and their roles, or neither
-            user = services.admin_user_create(
-                actor=actor, username=body.get("username"), email=body.get("email"), phone=body.get("phone"),
-                password=body.get("password"), user_type=body.get("user_type", User.UserType.CUSTOMER),
-                tenant_id=tenant_id, invite=body.get("invite", False), nickname=body.get("nickname"))
-            if roles:
-                policy.provider().grant_roles(user_id=user.pk, tenant_id=tenant_id, roles=roles, actor=actor)
+        user = services.admin_user_create(
+            actor=actor_of(request.user), username=body.get("username"), email=body.get("email"),
+            phone=body.get("phone"), password=body.get("password"),
+            user_type=body.get("user_type", User.UserType.CUSTOMER), tenant_id=tenant_id,
+            invite=body.get("invite", False), nickname=body.get("nickname"), roles=roles)
         return Response(selectors.admin_user_row(selectors.user_get(user_id=user.pk)), status=status.HTTP_201_CREATED)
 
 

@@ -85,9 +85,10 @@ ADMIN_USER_TYPES = (User.UserType.CUSTOMER, User.UserType.STAFF, User.UserType.P
 @transaction.atomic
 def admin_user_create(*, actor: Actor, username: str | None = None, email: str | None = None,
                       phone: str | None = None, password: str | None = None, user_type: str = User.UserType.CUSTOMER,
-                      tenant_id: int | None = None, invite: bool = False, nickname: str | None = None) -> User:
+                      tenant_id: int | None = None, invite: bool = False, nickname: str | None = None,
+                      roles: list[str] | None = None) -> User:
     """B-end creation by staff or a tenant admin: an initial password, or an invitation mail
-    that lets the user choose one."""
+    that lets the user choose one; and its roles in its tenant. All of it, or none of it."""
     if user_type not in ADMIN_USER_TYPES:
         raise ValidationFailed(fields={"user_type": [f"One of {', '.join(ADMIN_USER_TYPES)}."]})
     tenant = None
@@ -103,6 +104,10 @@ def admin_user_create(*, actor: Actor, username: str | None = None, email: str |
         from .passwords import password_invite
 
         password_invite(user=user)
+    if roles:
+        from custos import policy
+
+        policy.provider().grant_roles(user_id=user.pk, tenant_id=tenant_id, roles=roles, actor=actor)
     return user
 
 
