@@ -38,3 +38,11 @@ def require_str(data: dict, field: str, *, max_length: int = 4096, required: boo
                                                "Must be a string." if not isinstance(value, str) else
                                                f"At most {max_length} characters."]})
     return value
+
+
+def body_of(request) -> dict:  # noqa: ANN001
+    """A DRF request's JSON object (StrictJSONParser already refuses anything else; this keeps
+    a view honest if another parser is ever configured)."""
+    if not isinstance(request.data, dict):
+        raise ValidationFailed("The JSON body must be an object.")
+    return request.data

@@ -17,6 +17,7 @@ from custos import policy
 from custos.exceptions import NotFound, PermissionDeniedError, ValidationFailed
 from custos.pagination import page, parse_limit
 from custos.permissions import IsAuthenticatedPrincipal
+from custos.validation import body_of as _body
 from custos.validation import parse_id, require_str
 
 from .serializers import RegisterSerializer
@@ -30,12 +31,6 @@ Generic = inline_serializer("Object", {"id": serializers.IntegerField()})
 
 def actor_of(principal) -> Actor:  # noqa: ANN001
     return Actor.service(principal.name) if getattr(principal, "is_service", False) else Actor.user(principal.id)
-
-
-def _body(request) -> dict[str, Any]:  # noqa: ANN001
-    if not isinstance(request.data, dict):
-        raise ValidationFailed("The JSON body must be an object.")
-    return request.data
 
 
 def require_reauth(request) -> None:  # noqa: ANN001
@@ -185,10 +180,6 @@ class PasswordResetConfirmView(APIView):
 
 
 # ---- B-end: staff and tenant admins ---------------------------------------------------------
-def _int_or_none(raw: Any, field: str) -> int | None:
-    return parse_id(raw, field)
-
-
 def _target(request, user_id: int, act: str) -> User:  # noqa: ANN001
     """The user, if the caller may act on users of that user's tenant (or platform-wide)."""
     p = policy.provider()
@@ -222,7 +213,7 @@ class AdminUsersView(APIView):
             raise ValidationFailed(fields={"user_type": [f"One of {', '.join(User.UserType.values)}."]})
         if q is not None and (len(q) > 128 or not q.strip()):
             raise ValidationFailed(fields={"q": ["1 to 128 characters."]})
-        qs = selectors.admin_users(tenant_ids=visible, tenant_id=_int_or_none(p.get("tenant_id"), "tenant_id"),
+        qs = selectors.admin_users(tenant_ids=visible, tenant_id=parse_id(p.get("tenant_id"), "tenant_id"),
                                    status=st, user_type=ut, q=q.strip() if q else None)
         rows, nxt = page(qs, cursor=p.get("cursor"), limit=parse_limit(p.get("limit")))
         return Response({"results": [selectors.admin_user_row(u) for u in rows], "next": nxt})

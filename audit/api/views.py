@@ -21,10 +21,6 @@ FILTERS = [OpenApiParameter(n, str) for n in ("user_id", "actor_id", "action", "
                                               "until", "cursor", "limit")]
 
 
-def _int(raw: str | None, field: str) -> int | None:
-    return parse_id(raw, field)
-
-
 def _when(raw: str | None, field: str) -> datetime | None:
     if raw in (None, ""):
         return None
@@ -48,9 +44,9 @@ def _query(request):  # noqa: ANN001, ANN202
     action = p.get("action")
     if action is not None and (not action or len(action) > 64):
         raise ValidationFailed(fields={"action": ["An action name."]})
-    return selectors.events(tenant_ids=visible, user_id=_int(p.get("user_id"), "user_id"),
+    return selectors.events(tenant_ids=visible, user_id=parse_id(p.get("user_id"), "user_id"),
                             actor_id=p.get("actor_id") or None, action=action, result=result,
-                            tenant_id=_int(p.get("tenant_id"), "tenant_id"), since=_when(p.get("since"), "since"),
+                            tenant_id=parse_id(p.get("tenant_id"), "tenant_id"), since=_when(p.get("since"), "since"),
                             until=_when(p.get("until"), "until"))
 
 

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from authz.permissions import allowed
 from authz.subjects import tenant_domain
 from custos.exceptions import PermissionDeniedError
+from custos.validation import body_of as _body
 from custos.validation import require_str
 from custos.permissions import IsAuthenticatedPrincipal
 from audit.services import Actor
@@ -109,14 +110,6 @@ class SessionDetailView(APIView):
             raise NotFound("No such session.")
         services.session_revoke(session=session, actor=Actor.user(request.user.id), reason="user_revoked")
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-def _body(request) -> dict:  # noqa: ANN001
-    from custos.exceptions import ValidationFailed
-
-    if not isinstance(request.data, dict):
-        raise ValidationFailed("The JSON body must be an object.")
-    return request.data
 
 
 class OtpSendView(APIView):
