@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from custos import context
+from custos.sql import insert
 
 from .models import ActorType, AuditEvent, Result
 
@@ -74,7 +75,7 @@ def event_record(*, action: str, actor: Actor, result: str = Result.SUCCESS, sub
     or roll back together. Client context comes from the current request."""
     ctx = context.current()
     _nudge_export()
-    return AuditEvent.objects.create(
+    return insert(AuditEvent(  # plain SQL (custos.sql): an event accompanies most writes
         occurred_at=timezone.now(),
         action=action,
         result=result,
@@ -86,7 +87,7 @@ def event_record(*, action: str, actor: Actor, result: str = Result.SUCCESS, sub
         user_agent=ctx.user_agent,
         request_id=ctx.request_id,
         metadata=_scrub(metadata or {}),
-    )
+    ))
 
 
 # ---- export (transactional outbox) and retention ---------------------------------------------

@@ -66,10 +66,10 @@ TEMPLATES = [
 DATABASE_URL = env_str("CUSTOS_DATABASE_URL", f"sqlite:///{VAR_DIR / 'custos.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CUSTOS_DB_CONN_MAX_AGE", 600))}
 _engine = DATABASES["default"]["ENGINE"]
-# django-prometheus wraps the backend to count queries and errors.
+# Django's backends with django-prometheus' query and error metrics (custos/db).
 DATABASES["default"]["ENGINE"] = {
-    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
-    "django.db.backends.mysql": "django_prometheus.db.backends.mysql",
+    "django.db.backends.sqlite3": "custos.db.sqlite3",
+    "django.db.backends.mysql": "custos.db.mysql",
 }.get(_engine, _engine)
 if "sqlite" in _engine:
     # Tests use a file, not the in-memory default: threads in the refresh race need real
