@@ -4,6 +4,8 @@ from collections.abc import Callable
 
 from django.db.models import Q
 
+from custos.sql import Prepared, like_exact
+
 from .models import User
 
 
@@ -15,17 +17,37 @@ def identifier_taken(*, username: str | None, email: str | None, phone: str | No
     return bool(q) and User.objects.filter(q).exists()
 
 
+def _by_identifier(lookup: str) -> Prepared:
+    def build(value: str):  # noqa: ANN202
+        from django.db.models import Exists, F, OuterRef
+
+        from .models import TotpDevice
+
+        # has_mfa and the tenant's status ride along: the sign-in needs both next, and each
+        # further round trip costs more than the columns
+        return (User.objects.filter(**{lookup: value})
+                .annotate(has_mfa=Exists(TotpDevice.objects.filter(user_id=OuterRef("pk"), confirmed=True)),
+                          tenant_status=F("tenant__status"))
+                .order_by("pk")[:1])
+
+    return Prepared(build, "value")
+
+
+# Compiled once per process (see custos.sql.Prepared): every sign-in starts here.
+_IDENTIFIER_READS = {"username": _by_identifier("username"), "phone": _by_identifier("phone"),
+                     "email": _by_identifier("email__iexact")}
+
+
 def user_by_identifier(field: str, value: str) -> User | None:
-    # Email local parts are stored as typed but matched without regard to case, as mail
-    # providers do; the domain is already lower-cased by normalization.
-    from django.db.models import Exists, OuterRef
-
-    from .models import TotpDevice
-
-    lookup = "email__iexact" if field == "email" else field
-    # has_mfa rides along: the sign-in needs it next, and a second round trip costs more
-    return (User.objects.select_related("tenant").filter(**{lookup: value})
-            .annotate(has_mfa=Exists(TotpDevice.objects.filter(user_id=OuterRef("pk"), confirmed=True))).first())
+    """The account a normalized identifier names, with `has_mfa` and `tenant_status`.
+    Email local parts are stored as typed but matched without regard to case, as mail
+    providers do; the domain is already lower-cased by normalization."""
+    if field == "email":
+        value = like_exact(value)
+    user = _IDENTIFIER_READS[field].first(value=value)
+    if user is not None:
+        user.has_mfa = bool(user.has_mfa)
+    return user
 
 
 def user_get(*, user_id: int) -> User | None:
