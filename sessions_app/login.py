@@ -19,7 +19,6 @@ from custos.exceptions import RateLimited
 from custos.exceptions import CustosError, InvalidCredentials, ValidationFailed
 
 from .errors import LoginDenied
-from .models import Session
 from .services import TokenPair, session_start
 
 
@@ -64,7 +63,9 @@ def login_password(*, identifier: str, password: str) -> TokenPair | dict[str, A
         metrics.LOGINS.labels("password", "throttled").inc()
         raise
     try:
-        user = account_services.credentials_verify(identifier=identifier, password=password)
+        # the risk assessment's reads run while the password is hashed (see credentials_verify_with)
+        user, assessment = account_services.credentials_verify_with(
+            identifier=identifier, password=password, alongside=lambda u: risk.assess(user=u))
     except InvalidCredentials as exc:
         count = guard.failed()
         metrics.LOGINS.labels("password", "failure").inc()
@@ -77,16 +78,19 @@ def login_password(*, identifier: str, password: str) -> TokenPair | dict[str, A
                          metadata={"method": "password", "reason": exc.code})
         raise
     guard.succeeded()
-    return complete_first_factor(user=user, method="password", amr=["pwd"])
+    return complete_first_factor(user=user, method="password", amr=["pwd"], assessment=assessment)
 
 
-def complete_first_factor(*, user: User, method: str, amr: list[str]) -> TokenPair | dict[str, Any]:
-    """After a correct first factor: assess the risk, then refuse, challenge, or sign in."""
-    active = Session.objects.filter(user_id=user.pk, revoked=False).count()
+def complete_first_factor(*, user: User, method: str, amr: list[str],
+                          assessment: risk.Risk | None = None) -> TokenPair | dict[str, Any]:
+    """After a correct first factor: assess the risk (unless the caller did while the first
+    factor was checked), then refuse, challenge, or sign in."""
     needs_mfa = user.has_mfa if hasattr(user, "has_mfa") else mfa.mfa_enabled(user.pk)
-    # One transaction for the assessment and what follows it (fewer round trips per login).
+    if assessment is None:
+        assessment = risk.assess(user=user)
+    # One transaction for the anomaly and what follows it (fewer round trips per login).
     with transaction.atomic():
-        assessment = risk.assess(user=user, active_sessions=active)
+        risk.anomaly_record(user=user, risk=assessment)
         if assessment.decision == "deny":
             risk.history_record(user=user, method=method, result="denied", risk=assessment)
             event_record(action=Action.LOGIN_FAILED, actor=Actor.user(user.pk), result=Result.DENIED,

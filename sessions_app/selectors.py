@@ -3,6 +3,10 @@ from __future__ import annotations
 from .models import Session
 
 
+# A scalar subquery the risk assessment reads with the login history (see apps.py).
+ACTIVE_SESSIONS_SQL = "SELECT COUNT(*) FROM sessions WHERE user_id = %s AND revoked = %s"
+
+
 def sessions_of(*, user_id: int, current_sid: str | None) -> list[dict]:
     rows = (Session.objects.filter(user_id=user_id, revoked=False).order_by("-last_seen_at")
             .values("session_id", "device_id", "user_agent", "ip", "created_at", "last_seen_at"))

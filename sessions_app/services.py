@@ -22,6 +22,7 @@ from audit.services import Actor, event_record
 from authz.selectors import token_roles
 from custos import context, metrics
 from custos.exceptions import NotFound
+from custos.sql import aware_datetime, insert
 
 from .conf import conf
 from .errors import RefreshTokenInvalid, RefreshTokenReused
@@ -98,13 +99,15 @@ def session_start(*, user: User, amr: list[str], actor: Actor) -> TokenPair:
 def _session_start(*, user: User, amr: list[str]) -> TokenPair:
     ctx = context.current()
     now = timezone.now()
-    session = Session.objects.create(user=user, tenant_id=user.tenant_id, amr=amr, auth_time=now,
-                                     device_id=ctx.device_id or None, user_agent=ctx.user_agent or None,
-                                     ip=ctx.ip)
+    # plain-SQL inserts (custos.sql): this runs on every sign-in
+    session = insert(Session(user=user, tenant_id=user.tenant_id, amr=amr, auth_time=now,
+                             device_id=ctx.device_id or None, user_agent=ctx.user_agent or None, ip=ctx.ip))
     raw = _new_refresh_token()
     expires_at = now + timedelta(seconds=conf().refresh_ttl)
-    row = RefreshToken.objects.create(user=user, session=session, token_hash=token_hash(raw), expires_at=expires_at)
-    Session.objects.filter(pk=session.pk).update(refresh_token=row)
+    row = insert(RefreshToken(user=user, session=session, token_hash=token_hash(raw), expires_at=expires_at))
+    with connection.cursor() as cur:
+        cur.execute("UPDATE sessions SET refresh_token_id = %s WHERE id = %s", [row.pk, session.pk])
+    session.refresh_token_id = row.pk
     return _pair(user=user, session=session, refresh_raw=raw, refresh_expires_at=expires_at, now=now)
 
 
@@ -132,13 +135,6 @@ JOIN sessions s ON s.id = t.session_ref_id
 JOIN users u ON u.id = t.user_id
 WHERE t.token_hash = %s AND t.revoked_at IS NULL AND t.expires_at > %s AND s.revoked = %s AND u.status = %s
 """
-
-
-def _aware(value: Any) -> datetime:
-    """A datetime column read by raw SQL (naive UTC on MySQL, maybe text on SQLite)."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt_timezone.utc)
 
 
 def refresh_rotate(*, raw: str) -> TokenPair:
@@ -169,7 +165,7 @@ def refresh_rotate(*, raw: str) -> TokenPair:
              user_id, username, user_tenant, user_type, status, version) = found
             session = Session(id=sess_pk, session_id=sid, tenant_id=sess_tenant, user_id=user_id,
                               amr=json.loads(amr) if isinstance(amr, str) else (amr or []),
-                              auth_time=_aware(auth_time))
+                              auth_time=aware_datetime(auth_time))
             user = User(id=user_id, username=username, tenant_id=user_tenant, user_type=user_type, status=status,
                         token_version=version)
             # Lock order, everywhere a session's tokens change: its token rows first, then the

@@ -5,14 +5,18 @@ event; every attempt on a known account lands in the login history."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.utils import timezone
 
 from audit.models import Action
 from audit.services import Actor, event_record
 from custos import context
+from custos.sql import aware_datetime, insert
 
 from ..conf import conf
 from ..models import LoginEvent, User
@@ -40,31 +44,81 @@ def device_hash(device_id: str, user_agent: str) -> str:
     return hashlib.sha256(basis.encode("utf-8", "replace")).hexdigest()
 
 
-def assess(*, user: User, active_sessions: int, now: datetime | None = None) -> Risk:
+# One read serves every rule, and it returns aggregates rather than rows: "known" devices
+# and countries are those of the last HISTORY_WINDOW sign-ins (a user signing in all day
+# would otherwise ship 200 rows to Python on every login).
+_HISTORY_SUMMARY = f"""
+SELECT COUNT(CASE WHEN result = %s THEN 1 END),
+       COALESCE(MAX(CASE WHEN result = %s AND device_hash = %s THEN 1 ELSE 0 END), 0),
+       COALESCE(MAX(CASE WHEN result = %s AND country = %s THEN 1 ELSE 0 END), 0),
+       COALESCE(SUM(CASE WHEN result = %s AND occurred_at >= %s THEN 1 ELSE 0 END), 0),
+       (SELECT country FROM login_history WHERE user_id = %s AND result = %s ORDER BY occurred_at DESC LIMIT 1),
+       (SELECT occurred_at FROM login_history WHERE user_id = %s AND result = %s ORDER BY occurred_at DESC LIMIT 1)
+       {{signals}}
+FROM (SELECT result, country, device_hash, occurred_at FROM login_history
+      WHERE user_id = %s ORDER BY occurred_at DESC LIMIT {HISTORY_WINDOW}) recent
+"""
+
+# Rooms above accounts add what they know of a user to that same read, as a scalar
+# subquery (sessions_app: the active sessions), from their AppConfig.ready(): accounts
+# never imports them, and the sign-in pays one round trip for every signal.
+SIGNALS: dict[str, tuple[str, Callable[[int], list]]] = {}
+
+
+def signal_source(name: str, sql: str, params_of: Callable[[int], list]) -> None:
+    """Register a scalar subquery about one user: `sql` with %s placeholders, their values
+    from `params_of(user_id)`. Its value reaches the rules as `History.signals[name]`."""
+    SIGNALS[name] = (sql, params_of)
+
+
+@dataclass(frozen=True)
+class History:
+    successes: int  # within the window
+    known_device: bool
+    known_country: bool
+    recent_failures: int
+    last_country: str
+    last_success_at: datetime | None
+    signals: dict[str, Any]
+
+
+def history_summary(*, user_id: int, device_hash: str, country: str, since: datetime) -> History:
+    ok = "success"
+    signals = list(SIGNALS.items())
+    sql = _HISTORY_SUMMARY.replace("{signals}", "".join(f", ({q})" for _, (q, _) in signals))
+    params = [ok, ok, device_hash, ok, country, "failure", connection.ops.adapt_datetimefield_value(since),
+              user_id, ok, user_id, ok]
+    for _, (_, params_of) in signals:
+        params += params_of(user_id)
+    with connection.cursor() as cur:
+        cur.execute(sql, [*params, user_id])
+        n, device, known_country, failures, last_country, last_at, *extra = cur.fetchone()
+    return History(successes=int(n), known_device=bool(device), known_country=bool(known_country),
+                   recent_failures=int(failures), last_country=last_country or "",
+                   last_success_at=aware_datetime(last_at) if last_at is not None else None,
+                   signals={name: value for (name, _), value in zip(signals, extra)})
+
+
+def assess(*, user: User, now: datetime | None = None) -> Risk:
+    """Score a sign-in of this user from this request. Reads only."""
     now = now or timezone.now()
     ctx = context.current()
     risk = Risk(country=country_of(ctx.ip), device_hash=device_hash(ctx.device_id, ctx.user_agent))
-    # One read of the recent history serves every rule: "known" devices and countries are
-    # those of the last HISTORY_WINDOW sign-ins.
-    recent = list(LoginEvent.objects.filter(user=user).order_by("-occurred_at")
-                  .values_list("result", "country", "device_hash", "occurred_at")[:HISTORY_WINDOW])
-    successes = [r for r in recent if r[0] == "success"]
-    if successes:  # a first sign-in has nothing to be unusual against
-        last_country, last_at = successes[0][1], successes[0][3]
-        if risk.device_hash not in {r[2] for r in successes}:
+    since = now - timedelta(minutes=15)
+    seen = history_summary(user_id=user.pk, device_hash=risk.device_hash, country=risk.country, since=since)
+    if seen.successes:  # a first sign-in has nothing to be unusual against
+        if not seen.known_device:
             risk.reasons.append("new_device")
-        if risk.country and risk.country not in {r[1] for r in successes}:
+        if risk.country and not seen.known_country:
             risk.reasons.append("new_country")
-        if risk.country and last_country and last_country != risk.country:
-            km = distance_km(last_country, risk.country)
-            hours = max((now - last_at).total_seconds() / 3600, 1 / 60)
+        if risk.country and seen.last_country and seen.last_country != risk.country and seen.last_success_at:
+            km = distance_km(seen.last_country, risk.country)
+            hours = max((now - seen.last_success_at).total_seconds() / 3600, 1 / 60)
             if km is not None and km / hours > conf("RISK_TRAVEL_KMH"):
                 risk.reasons.append("impossible_travel")
-    since = now - timedelta(minutes=15)
-    recent_failures = sum(1 for r in recent if r[0] == "failure" and r[3] >= since)
-    if recent_failures >= conf("RISK_FAILURE_BURST"):
+    if seen.recent_failures >= conf("RISK_FAILURE_BURST"):
         risk.reasons.append("failure_burst")
-    if active_sessions >= conf("RISK_MAX_SESSIONS"):
+    if int(seen.signals.get("active_sessions") or 0) >= conf("RISK_MAX_SESSIONS"):
         risk.reasons.append("too_many_sessions")
     risk.score = min(100, sum(WEIGHTS[r] for r in risk.reasons))
     if risk.score >= conf("RISK_DENY_AT"):
@@ -73,19 +127,24 @@ def assess(*, user: User, active_sessions: int, now: datetime | None = None) -> 
         risk.decision = "step_up"
     elif risk.score >= conf("RISK_NOTIFY_AT"):
         risk.decision = "notify"
+    return risk
+
+
+def anomaly_record(*, user: User, risk: Risk) -> None:
+    """The `security.anomaly` event of an assessment that found something (in the sign-in's
+    transaction: assess() itself only reads, and may run before the password is judged)."""
     if risk.reasons:
         event_record(action=Action.SECURITY_ANOMALY, actor=Actor.system("risk"), subject_user_id=user.pk,
                      tenant_id=user.tenant_id, metadata=risk.as_dict())
-    return risk
 
 
 def history_record(*, user: User, method: str, result: str, risk: Risk | None = None) -> None:
     ctx = context.current()
-    LoginEvent.objects.create(
+    insert(LoginEvent(
         user=user, occurred_at=timezone.now(), ip=ctx.ip, country=risk.country if risk else country_of(ctx.ip),
         device_hash=risk.device_hash if risk else device_hash(ctx.device_id, ctx.user_agent),
         device_id=ctx.device_id[:128], user_agent=ctx.user_agent[:255], method=method, result=result,
-        risk_score=risk.score if risk else 0, reasons=risk.reasons if risk else [])
+        risk_score=risk.score if risk else 0, reasons=risk.reasons if risk else []))
 
 
 def history_of(*, user_id: int, limit: int = 50) -> list[dict]:
