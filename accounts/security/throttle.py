@@ -33,6 +33,44 @@ def _incr(key: str, ttl: int) -> int:
         return cache.incr(key)
 
 
+# The same steps as the cache-API path of Guard.begin, atomically: the per-IP request count
+# (refuse above its limit), the per-IP failure count (refuse at its limit), then the
+# identifier's failure count, counted before the password is checked. Keys are created with
+# their TTL as cache.add(key, 0, ttl) would; django-redis stores integers as plain numbers.
+_BEGIN_LUA = """
+if KEYS[1] ~= '' then
+  local req = redis.call('INCR', KEYS[1])
+  if req == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+  if req > tonumber(ARGV[2]) then return {1, req} end
+  local fails = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+  if fails >= tonumber(ARGV[3]) then return {2, fails} end
+end
+local n = redis.call('INCR', KEYS[3])
+if n == 1 then redis.call('EXPIRE', KEYS[3], ARGV[4]) end
+return {0, n}
+"""
+_begin = None  # redis-py Script: EVALSHA, loading the script again if the server lost it
+
+
+def _redis():  # noqa: ANN202
+    """The raw Redis client behind the cache, or None for a cache without one (local memory)."""
+    client = getattr(cache, "client", None)
+    get_client = getattr(client, "get_client", None)
+    return get_client(write=True) if get_client is not None else None
+
+
+def _begin_script(client, req_key: str, window: int, ip_fail_key: str, fail_key: str,  # noqa: ANN001
+                  fail_ttl: int) -> tuple[int, int]:
+    global _begin
+    if _begin is None:
+        _begin = client.register_script(_BEGIN_LUA)
+    keys = [cache.make_key(req_key) if req_key else "", cache.make_key(ip_fail_key) if ip_fail_key else "",
+            cache.make_key(fail_key)]
+    refused, value = _begin(keys=keys, args=[window + 5, conf("IP_REQUESTS_LIMIT"), conf("IP_FAILURES_LIMIT"),
+                                             fail_ttl], client=client)
+    return int(refused), int(value)
+
+
 def _decr(key: str) -> None:
     try:
         cache.decr(key)
@@ -65,14 +103,25 @@ class Guard:
 
     # ---- before checking the secret ------------------------------------------------------
     def begin(self) -> None:
-        if self.ip:
-            window = conf("IP_REQUESTS_WINDOW")
-            req_key = f"bf:ipreq:{_h(self.ip)}:{int(time.time() // window)}"
-            if _incr(req_key, window + 5) > conf("IP_REQUESTS_LIMIT"):
+        window = conf("IP_REQUESTS_WINDOW")
+        req_key = f"bf:ipreq:{_h(self.ip)}:{int(time.time() // window)}" if self.ip else ""
+        client = _redis()
+        if client is not None:
+            # Redis: the counting below in one round trip (it runs on every sign-in attempt)
+            refused, value = _begin_script(client, req_key, window, self._ip_fail_key() if self.ip else "",
+                                           self.fail_key, self.FAIL_TTL)
+            if refused == 1:
                 raise _refuse((int(time.time() // window) + 1) * window)
-            if (cache.get(self._ip_fail_key()) or 0) >= conf("IP_FAILURES_LIMIT"):
+            if refused == 2:
                 raise _refuse(time.time() + conf("IP_FAILURES_WINDOW"))
-        self.count = _incr(self.fail_key, self.FAIL_TTL)
+            self.count = value
+        else:
+            if self.ip:
+                if _incr(req_key, window + 5) > conf("IP_REQUESTS_LIMIT"):
+                    raise _refuse((int(time.time() // window) + 1) * window)
+                if (cache.get(self._ip_fail_key()) or 0) >= conf("IP_FAILURES_LIMIT"):
+                    raise _refuse(time.time() + conf("IP_FAILURES_WINDOW"))
+            self.count = _incr(self.fail_key, self.FAIL_TTL)
         prior = self.count - 1
         if prior >= self.delay_after:
             # The window after the last failure holds the slot; once it lapses, exactly one
