@@ -10,7 +10,7 @@ from accounts.api import fast as account_fast
 from authz.api import fast as authz_fast
 from authz.api import views as authz_views
 from keys.api import views as key_views
-from sessions_app.api import views as session_views
+from sessions_app.api import fast as session_fast
 
 register_converter(IdConverter, "id")
 
@@ -25,8 +25,8 @@ hot = [
     path("v1/authz/check", authz_fast.check, name="authz-check-hot"),
     path("v1/authz/check-batch", authz_views.CheckBatchView.as_view(), name="authz-check-batch-hot"),
     path("v1/users/me", account_fast.me, name="me-hot"),
-    path("v1/auth/refresh", session_views.RefreshView.as_view(), name="refresh-hot"),
-    path("v1/auth/login", session_views.LoginView.as_view(), name="login-hot"),
+    path("v1/auth/refresh", session_fast.refresh, name="refresh-hot"),
+    path("v1/auth/login", session_fast.login_password, name="login-hot"),
 ]
 
 urlpatterns = [
