@@ -92,12 +92,13 @@ def me_invalidate(user_id: int) -> None:
     """Drop the cached /users/me of a user, after the change that made it stale commits."""
     if not _me_cache_shared():
         return
-    from django.core.cache import cache
     from django.db import transaction
+
+    from custos import cachebatch
 
     def drop() -> None:
         _LOCAL_ME.pop(user_id, None)
-        cache.delete(f"me:v1:{user_id}")
+        cachebatch.delete(f"me:v1:{user_id}")
 
     transaction.on_commit(drop)
 

@@ -15,6 +15,7 @@ import time
 
 from django.core.cache import cache
 
+from custos import cachebatch
 from custos.exceptions import RateLimited
 
 from ..conf import conf
@@ -146,7 +147,7 @@ class Guard:
         return self.count
 
     def succeeded(self) -> None:
-        cache.delete_many([self.fail_key, self.slot_key])
+        cachebatch.delete(self.fail_key, self.slot_key)
 
     def not_a_guess(self) -> None:
         """The attempt ended before the secret was judged (bad input): forget it."""
