@@ -53,7 +53,7 @@ SELECT COUNT(CASE WHEN result = %s THEN 1 END),
        COALESCE(MAX(CASE WHEN result = %s AND country = %s THEN 1 ELSE 0 END), 0),
        COALESCE(SUM(CASE WHEN result = %s AND occurred_at >= %s THEN 1 ELSE 0 END), 0),
        (SELECT country FROM login_history WHERE user_id = %s AND result = %s ORDER BY occurred_at DESC LIMIT 1),
-       (SELECT occurred_at FROM login_history WHERE user_id = %s AND result = %s ORDER BY occurred_at DESC LIMIT 1)
+       MAX(CASE WHEN result = %s THEN occurred_at END)
        {{signals}}
 FROM (SELECT result, country, device_hash, occurred_at FROM login_history
       WHERE user_id = %s ORDER BY occurred_at DESC LIMIT {HISTORY_WINDOW}) recent
@@ -87,7 +87,7 @@ def history_summary(*, user_id: int, device_hash: str, country: str, since: date
     signals = list(SIGNALS.items())
     sql = _HISTORY_SUMMARY.replace("{signals}", "".join(f", ({q})" for _, (q, _) in signals))
     params = [ok, ok, device_hash, ok, country, "failure", connection.ops.adapt_datetimefield_value(since),
-              user_id, ok, user_id, ok]
+              user_id, ok, ok]
     for _, (_, params_of) in signals:
         params += params_of(user_id)
     with connection.cursor() as cur:
