@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 SCALES = {  # tenants, policies, assignments
     "1k": (10, 100, 1_000),
+    "10k": (30, 1_000, 10_000),  # quick mode's second scale (the stock Enforcer is slow past it)
     "100k": (100, 10_000, 100_000),
     "1m": (1_000, 100_000, 1_000_000),
 }
