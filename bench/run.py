@@ -221,7 +221,7 @@ def main() -> None:
     shutil.rmtree(OUT / "custos-var", ignore_errors=True)
     assert shutil.which("wrk"), "wrk is needed (apt-get install wrk; `make bench` installs it)"
     n_users = 60 if quick else 200
-    mint = 6000 if quick else 30000  # refresh tokens per side, split over the rounds: never reused
+    mint = 3000 if quick else 30000  # refresh tokens per side, split over the rounds: never reused
     if only and "refresh" not in only:
         mint = n_users * 4  # access tokens only
     seconds = int(os.environ.get("BENCH_SECONDS", seconds))
