@@ -44,10 +44,7 @@ def user_by_identifier(field: str, value: str) -> User | None:
     providers do; the domain is already lower-cased by normalization."""
     if field == "email":
         value = like_exact(value)
-    user = _IDENTIFIER_READS[field].first(value=value)
-    if user is not None:
-        user.has_mfa = bool(user.has_mfa)
-    return user
+    return _IDENTIFIER_READS[field].first(value=value)
 
 
 def user_get(*, user_id: int) -> User | None:

@@ -26,8 +26,7 @@ _PLANS: dict[tuple[str, type[Model]], tuple[str, list]] = {}
 
 # Field classes whose value goes to the driver as it is when it is already a str, int, bool
 # or None (their get_db_prep_save would return the same value, after several calls).
-_AS_IS = (models.CharField, models.TextField, models.IntegerField, models.BigIntegerField, models.BooleanField,
-          models.ForeignKey, models.PositiveIntegerField, models.SmallIntegerField)
+_AS_IS = (models.CharField, models.TextField, models.IntegerField, models.BooleanField, models.ForeignKey)
 _PLAIN_TYPES = (str, int, bool, type(None))
 
 

@@ -14,7 +14,7 @@ from accounts.models import User
 from accounts.security import mfa, risk, throttle
 from audit.models import Action, Result
 from audit.services import Actor, event_record
-from custos import context, metrics
+from custos import cachebatch, context, metrics
 from custos.exceptions import RateLimited
 from custos.exceptions import CustosError, InvalidCredentials, ValidationFailed
 
@@ -54,6 +54,7 @@ def _failure_bookkeeping(*, identifier: str, count: int, method: str, code: str)
                                              reason="too_many_failures")
 
 
+@cachebatch.batch()  # the counters it forgives and the stale /users/me leave in one round trip
 def login_password(*, identifier: str, password: str) -> TokenPair | dict[str, Any]:
     ip = context.current().ip
     guard = throttle.Guard("login", _identifier_key(identifier), ip)

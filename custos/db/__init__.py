@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from django_prometheus.db import errors_total, execute_many_total, execute_total, query_duration_seconds
-from django_prometheus.db.common import DatabaseWrapperMixin
 
 _CLASSES: dict[tuple[type, str, str], type] = {}
 
@@ -45,16 +44,3 @@ def counting_cursor_class(base: type, alias: str, vendor: str) -> type:
 
     _CLASSES[key] = CountingCursor
     return CountingCursor
-
-
-class CountingWrapperMixin(DatabaseWrapperMixin):
-    """Connections counted by django-prometheus' mixin; cursors by one class per alias."""
-
-    CURSOR_CLASS: type
-
-    def create_cursor(self, name: Any = None) -> Any:
-        cls = counting_cursor_class(self.CURSOR_CLASS, self.alias, self.vendor)
-        return self._counting_cursor(cls)
-
-    def _counting_cursor(self, cls: type) -> Any:
-        raise NotImplementedError

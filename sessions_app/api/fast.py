@@ -6,14 +6,13 @@ missing, blank, oversized or non-string field, NUL or lone surrogates) goes to t
 so every refusal keeps the exact envelope and messages the serializers give."""
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 
-from custos import cachebatch
 from custos.fastview import json_response, lean
 from custos.parsers import json_object
 from sessions_app import login, services
 
-from .views import LoginView, RefreshView
+from .views import LoginView, RefreshView, token_response
 
 _drf_login = LoginView.as_view()
 _drf_refresh = RefreshView.as_view()
@@ -41,22 +40,13 @@ def _fields(request: HttpRequest, limits: dict[str, int]) -> dict[str, str] | No
     return out
 
 
-def _tokens(result: services.TokenPair | dict) -> HttpResponse:
-    """A token pair, or an MFA challenge: neither may be cached (as views.token_response)."""
-    response = json_response(result.as_response() if isinstance(result, services.TokenPair) else result)
-    response["Cache-Control"] = "no-store"
-    response["Pragma"] = "no-cache"
-    return response
-
-
 @lean(("POST",), _drf_login)
 def login_password(request):  # noqa: ANN001, ANN201
     body = _fields(request, {"username": 254, "password": 4096})
     if body is None:
         return _drf_login(request)
-    with cachebatch.batch():  # the counters it forgives and the stale /users/me: one round trip
-        result = login.login_password(identifier=body["username"], password=body["password"])
-    return _tokens(result)
+    return token_response(login.login_password(identifier=body["username"], password=body["password"]),
+                          json_response)
 
 
 @lean(("POST",), _drf_refresh)
@@ -64,4 +54,4 @@ def refresh(request):  # noqa: ANN001, ANN201
     body = _fields(request, {"refresh_token": 512})
     if body is None:
         return _drf_refresh(request)
-    return _tokens(services.refresh_rotate(raw=body["refresh_token"]))
+    return token_response(services.refresh_rotate(raw=body["refresh_token"]), json_response)

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpResponse
+
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -20,9 +25,10 @@ from .serializers import (ForceLogoutSerializer, LoginSerializer, RefreshSeriali
                           TokenPairSerializer)
 
 
-def token_response(pair: services.TokenPair | dict) -> Response:
-    """A token pair, or an MFA challenge: neither may be cached."""
-    response = Response(pair.as_response() if isinstance(pair, services.TokenPair) else pair)
+def token_response(pair: services.TokenPair | dict, render: Callable[[Any], HttpResponse] = Response) -> HttpResponse:
+    """A token pair, or an MFA challenge: neither may be cached. `render` makes the response
+    (DRF's Response here, custos.fastview.json_response in the lean views)."""
+    response = render(pair.as_response() if isinstance(pair, services.TokenPair) else pair)
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"
     return response
