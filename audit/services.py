@@ -72,10 +72,14 @@ _last_nudge = 0.0
 def event_record(*, action: str, actor: Actor, result: str = Result.SUCCESS, subject_user_id: int | None = None,
                  tenant_id: int | None = None, metadata: dict[str, Any] | None = None) -> AuditEvent:
     """Write one audit event in the caller's transaction: the change and its record commit
-    or roll back together. Client context comes from the current request."""
+    or roll back together. Client context comes from the current request.
+
+    Inside a transaction the row may travel with the transaction's next statement or its
+    commit (custos.sql.insert, later=True): the returned event's `pk` is then None, and its
+    `event_id` is what identifies it."""
     ctx = context.current()
     _nudge_export()
-    return insert(AuditEvent(  # plain SQL (custos.sql): an event accompanies most writes
+    return insert(AuditEvent(  # plain SQL (custos.sql): an event accompanies most writes; nobody reads it back
         occurred_at=timezone.now(),
         action=action,
         result=result,
@@ -87,7 +91,7 @@ def event_record(*, action: str, actor: Actor, result: str = Result.SUCCESS, sub
         user_agent=ctx.user_agent,
         request_id=ctx.request_id,
         metadata=_scrub(metadata or {}),
-    ))
+    ), later=True)
 
 
 # ---- export (transactional outbox) and retention ---------------------------------------------

@@ -50,8 +50,12 @@ def _plain(model: type[Model]) -> bool:
             and not post_save.has_listeners(model) and model._meta.auto_field is not None)
 
 
-def insert(obj: M, *, using: str = "default") -> M:
-    """INSERT one new row for `obj` (built with `Model(**values)`) and set its primary key."""
+def insert(obj: M, *, using: str = "default", later: bool = False) -> M:
+    """INSERT one new row for `obj` (built with `Model(**values)`) and set its primary key.
+
+    `later=True` is for rows nobody reads back before the transaction commits (audit
+    events, login history): the INSERT may wait and travel with the transaction's next
+    statement (see write_later), and then `obj.pk` stays None."""
     model = type(obj)
     if not _plain(model):
         obj.save(force_insert=True, using=using)
@@ -65,12 +69,30 @@ def insert(obj: M, *, using: str = "default") -> M:
         if not (as_is and type(value) in _PLAIN_TYPES):
             value = field.get_db_prep_save(field.pre_save(obj, True), conn)
         params.append(value)
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        obj.pk = cur.lastrowid
+    if not (later and _deferred(conn, sql, params)):
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            obj.pk = cur.lastrowid
     obj._state.adding = False
     obj._state.db = using
     return obj
+
+
+def write_later(sql: str, params: list[Any], *, using: str = "default") -> None:
+    """A write inside a transaction whose outcome (row count, error) nobody needs before the
+    commit. On MariaDB it waits and goes out in the packet of the transaction's next
+    statement or of its COMMIT, in order, saving a round trip (custos.db.mysql); an error in
+    it fails that statement or the commit, and the whole transaction rolls back. Elsewhere,
+    and outside a transaction, it runs now."""
+    conn = connections[using]
+    if not _deferred(conn, sql, params):
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+
+
+def _deferred(conn: Any, sql: str, params: list[Any]) -> bool:
+    defer = getattr(conn, "defer", None)
+    return defer is not None and conn.in_atomic_block and defer(sql, params)
 
 
 class Prepared:

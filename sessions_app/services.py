@@ -22,7 +22,7 @@ from audit.services import Actor, event_record
 from authz.selectors import token_roles
 from custos import context, metrics
 from custos.exceptions import NotFound
-from custos.sql import aware_datetime, insert
+from custos.sql import aware_datetime, insert, write_later
 
 from .conf import conf
 from .errors import RefreshTokenInvalid, RefreshTokenReused
@@ -96,18 +96,30 @@ def session_start(*, user: User, amr: list[str], actor: Actor) -> TokenPair:
         return _session_start(user=user, amr=amr)
 
 
+# A new session's rows refer to each other by ids nobody in Python needs, so each is found by
+# its unique, client-made key (the session's UUID, the token's hash) and every row of a
+# sign-in can travel with its COMMIT (custos.sql.write_later): one round trip on MariaDB.
+_FIRST_TOKEN = ("INSERT INTO refresh_tokens (user_id, token_hash, is_used, expires_at, created_at, session_ref_id) "
+                "SELECT %s, %s, %s, %s, %s, id FROM sessions WHERE session_id = %s")
+_POINT_AT_TOKEN = ("UPDATE sessions SET refresh_token_id = (SELECT id FROM refresh_tokens WHERE token_hash = %s) "
+                   "WHERE session_id = %s")
+
+
 def _session_start(*, user: User, amr: list[str]) -> TokenPair:
+    """The session row and its first token; inside a transaction both may wait for its
+    commit, and the returned session's `pk` is then None (its `session_id` names it)."""
     ctx = context.current()
     now = timezone.now()
-    # plain-SQL inserts (custos.sql): this runs on every sign-in
+    ops = connection.ops
     session = insert(Session(user=user, tenant_id=user.tenant_id, amr=amr, auth_time=now,
-                             device_id=ctx.device_id or None, user_agent=ctx.user_agent or None, ip=ctx.ip))
+                             device_id=ctx.device_id or None, user_agent=ctx.user_agent or None, ip=ctx.ip),
+                     later=True)
     raw = _new_refresh_token()
+    hashed = token_hash(raw)
     expires_at = now + timedelta(seconds=conf().refresh_ttl)
-    row = insert(RefreshToken(user=user, session=session, token_hash=token_hash(raw), expires_at=expires_at))
-    with connection.cursor() as cur:
-        cur.execute("UPDATE sessions SET refresh_token_id = %s WHERE id = %s", [row.pk, session.pk])
-    session.refresh_token_id = row.pk
+    write_later(_FIRST_TOKEN, [user.pk, hashed, False, ops.adapt_datetimefield_value(expires_at),
+                               ops.adapt_datetimefield_value(now), session.session_id])
+    write_later(_POINT_AT_TOKEN, [hashed, session.session_id])
     return _pair(user=user, session=session, refresh_raw=raw, refresh_expires_at=expires_at, now=now)
 
 
@@ -146,7 +158,9 @@ def refresh_rotate(*, raw: str) -> TokenPair:
     token was replayed and its whole session is revoked.
 
     The winner's path is every refresh of every client, so it is four statements of plain SQL
-    (the ORM's query building cost more than the database's work here)."""
+    (the ORM's query building cost more than the database's work here), in three round trips
+    on MariaDB: the successor's INSERT travels with the session UPDATE, START TRANSACTION with
+    the lookup (custos.db.mysql)."""
     if not isinstance(raw, str) or not raw or len(raw) > 512:
         raise RefreshTokenInvalid()
     h = token_hash(raw)
@@ -176,13 +190,14 @@ def refresh_rotate(*, raw: str) -> TokenPair:
                         [True, db_now, token_id, False])
             if cur.rowcount == 1:
                 expires_at = now + timedelta(seconds=c.refresh_ttl)
-                cur.execute("INSERT INTO refresh_tokens (user_id, token_hash, is_used, expires_at, created_at, "
+                successor_hash = token_hash(successor)
+                # the INSERT travels with the UPDATE that needs its row (custos.sql.write_later)
+                write_later("INSERT INTO refresh_tokens (user_id, token_hash, is_used, expires_at, created_at, "
                             "session_ref_id, parent_id) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                            [user_id, token_hash(successor), False, ops.adapt_datetimefield_value(expires_at), db_now,
+                            [user_id, successor_hash, False, ops.adapt_datetimefield_value(expires_at), db_now,
                              sess_pk, token_id])
-                new_id = cur.lastrowid
-                cur.execute("UPDATE sessions SET refresh_token_id = %s, last_seen_at = %s WHERE id = %s AND revoked = %s",
-                            [new_id, db_now, sess_pk, False])
+                cur.execute("UPDATE sessions SET refresh_token_id = (SELECT id FROM refresh_tokens WHERE token_hash = %s),"
+                            " last_seen_at = %s WHERE id = %s AND revoked = %s", [successor_hash, db_now, sess_pk, False])
                 if cur.rowcount != 1:
                     raise RefreshTokenInvalid()  # revoked meanwhile: roll the rotation back
                 metrics.REFRESHES.labels("success").inc()

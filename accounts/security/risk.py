@@ -144,7 +144,7 @@ def history_record(*, user: User, method: str, result: str, risk: Risk | None = 
         user=user, occurred_at=timezone.now(), ip=ctx.ip, country=risk.country if risk else country_of(ctx.ip),
         device_hash=risk.device_hash if risk else device_hash(ctx.device_id, ctx.user_agent),
         device_id=ctx.device_id[:128], user_agent=ctx.user_agent[:255], method=method, result=result,
-        risk_score=risk.score if risk else 0, reasons=risk.reasons if risk else []))
+        risk_score=risk.score if risk else 0, reasons=risk.reasons if risk else []), later=True)
 
 
 def history_of(*, user_id: int, limit: int = 50) -> list[dict]:

@@ -10,6 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from custos.exceptions import AccountDisabled, InvalidCredentials
+from custos.sql import write_later
 
 from .. import identifiers, selectors
 from ..models import Tenant, User
@@ -90,10 +91,10 @@ def credentials_verify_with(*, identifier: str, password: str,
 
 def user_mark_login(*, user: User) -> None:
     now = timezone.now()
-    # plain SQL: one statement of every sign-in, and the ORM's update built more than it ran
-    with connection.cursor() as cur:
-        cur.execute("UPDATE users SET last_login_at = %s WHERE id = %s",
-                    [connection.ops.adapt_datetimefield_value(now), user.pk])
+    # plain SQL: one statement of every sign-in, and the ORM's update built more than it ran;
+    # nothing reads its outcome, so it may travel with the sign-in's next statement
+    write_later("UPDATE users SET last_login_at = %s WHERE id = %s",
+                [connection.ops.adapt_datetimefield_value(now), user.pk])
     user.last_login = now
     selectors.me_invalidate(user.pk)
 
