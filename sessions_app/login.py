@@ -64,9 +64,7 @@ def login_password(*, identifier: str, password: str) -> TokenPair | dict[str, A
         metrics.LOGINS.labels("password", "throttled").inc()
         raise
     try:
-        # the risk assessment's reads run while the password is hashed (see credentials_verify_with)
-        user, assessment = account_services.credentials_verify_with(
-            identifier=identifier, password=password, alongside=lambda u: risk.assess(user=u))
+        user = account_services.credentials_verify(identifier=identifier, password=password)
     except InvalidCredentials as exc:
         count = guard.failed()
         metrics.LOGINS.labels("password", "failure").inc()
@@ -79,16 +77,13 @@ def login_password(*, identifier: str, password: str) -> TokenPair | dict[str, A
                          metadata={"method": "password", "reason": exc.code})
         raise
     guard.succeeded()
-    return complete_first_factor(user=user, method="password", amr=["pwd"], assessment=assessment)
+    return complete_first_factor(user=user, method="password", amr=["pwd"])
 
 
-def complete_first_factor(*, user: User, method: str, amr: list[str],
-                          assessment: risk.Risk | None = None) -> TokenPair | dict[str, Any]:
-    """After a correct first factor: assess the risk (unless the caller did while the first
-    factor was checked), then refuse, challenge, or sign in."""
+def complete_first_factor(*, user: User, method: str, amr: list[str]) -> TokenPair | dict[str, Any]:
+    """After a correct first factor: assess the risk, then refuse, challenge, or sign in."""
     needs_mfa = user.has_mfa if hasattr(user, "has_mfa") else mfa.mfa_enabled(user.pk)
-    if assessment is None:
-        assessment = risk.assess(user=user)
+    assessment = risk.assess(user=user)
     # One transaction for the anomaly and what follows it (fewer round trips per login).
     with transaction.atomic():
         risk.anomaly_record(user=user, risk=assessment)

@@ -132,7 +132,7 @@ def assess(*, user: User, now: datetime | None = None) -> Risk:
 
 def anomaly_record(*, user: User, risk: Risk) -> None:
     """The `security.anomaly` event of an assessment that found something (in the sign-in's
-    transaction: assess() itself only reads, and may run before the password is judged)."""
+    transaction: assess() itself only reads)."""
     if risk.reasons:
         event_record(action=Action.SECURITY_ANOMALY, actor=Actor.system("risk"), subject_user_id=user.pk,
                      tenant_id=user.tenant_id, metadata=risk.as_dict())

@@ -1,5 +1,5 @@
 """accounts' write side, one module per capability; import from here."""
-from .credentials import credentials_verify, credentials_verify_with, user_mark_login
+from .credentials import credentials_verify, user_mark_login
 from .lifecycle import TRANSITIONS, deleted_identifiers_free, user_token_version_bump, user_transition
 from .otp import otp_issue, otp_verify
 from .passwords import password_change, password_invite, password_reset_confirm, password_reset_request
@@ -10,7 +10,7 @@ from .registration import (admin_user_create, contact_mark_verified, admin_user_
 from .tenants import tenant_create, tenant_disable, tenant_enable, tenant_rename
 
 __all__ = [
-    "credentials_verify", "credentials_verify_with", "user_mark_login", "TRANSITIONS", "deleted_identifiers_free", "user_token_version_bump",
+    "credentials_verify", "user_mark_login", "TRANSITIONS", "deleted_identifiers_free", "user_token_version_bump",
     "user_transition", "otp_issue", "otp_verify", "password_change", "password_invite", "password_reset_confirm",
     "password_reset_request", "contact_change_finish", "contact_change_start", "profile_update",
     "admin_user_create", "admin_user_update", "normalize_identifiers", "password_check_policy", "user_create",
