@@ -8,7 +8,8 @@ model's defaults from `Model(**values)`, `pre_save()` for auto_now_add, and
 a custom save() go through `save()` so nothing they rely on is skipped."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
@@ -69,9 +70,9 @@ def insert(obj: M, *, using: str = "default", later: bool = False) -> M:
         if not (as_is and type(value) in _PLAIN_TYPES):
             value = field.get_db_prep_save(field.pre_save(obj, True), conn)
         params.append(value)
-    if not (later and _deferred(conn, sql, params)):
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
+    with _maybe_deferred(conn, later) as deferred, conn.cursor() as cur:
+        cur.execute(sql, params)
+        if not deferred:
             obj.pk = cur.lastrowid
     obj._state.adding = False
     obj._state.db = using
@@ -85,14 +86,18 @@ def write_later(sql: str, params: list[Any], *, using: str = "default") -> None:
     it fails that statement or the commit, and the whole transaction rolls back. Elsewhere,
     and outside a transaction, it runs now."""
     conn = connections[using]
-    if not _deferred(conn, sql, params):
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
+    with _maybe_deferred(conn, True), conn.cursor() as cur:
+        cur.execute(sql, params)
 
 
-def _deferred(conn: Any, sql: str, params: list[Any]) -> bool:
-    defer = getattr(conn, "defer", None)
-    return defer is not None and conn.in_atomic_block and defer(sql, params)
+@contextmanager
+def _maybe_deferred(conn: Any, later: bool) -> Iterator[bool]:
+    deferred = getattr(conn, "writes_deferred", None)
+    if not (later and deferred is not None and conn.in_atomic_block):
+        yield False
+        return
+    with deferred() as held:
+        yield held
 
 
 class Prepared:

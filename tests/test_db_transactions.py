@@ -36,6 +36,22 @@ def test_deferred_writes_are_seen_by_the_transactions_own_reads():
     assert AuditEvent.objects.filter(event_id=event.event_id).count() == 1
 
 
+def test_deferred_writes_show_in_the_query_log_and_the_metrics():
+    from django.test.utils import CaptureQueriesContext
+    from prometheus_client import REGISTRY
+
+    user = UserFactory()
+    labels = {"alias": "default", "vendor": connection.vendor}
+    before = REGISTRY.get_sample_value("django_db_execute_total", labels) or 0
+    with CaptureQueriesContext(connection) as seen:
+        with transaction.atomic():
+            _mark_login(user)
+    logged = [q["sql"] for q in seen.captured_queries if q["sql"].startswith("UPDATE users SET last_login_at")]
+    assert len(logged) == 1 and logged[0].endswith(f"WHERE id = {user.pk}"), seen.captured_queries
+    assert REGISTRY.get_sample_value("django_db_execute_total", labels) >= before + 1
+    assert User.objects.get(pk=user.pk).last_login is not None
+
+
 def test_a_failing_deferred_write_rolls_the_whole_transaction_back():
     user = UserFactory()
     taken = event_record(action="test.first", actor=Actor.system("t"))  # outside a transaction: written now

@@ -10,7 +10,8 @@ ends without a round trip.
 
 Writes whose outcome nobody reads before the commit (audit rows, login history, pointer
 updates; see custos.sql.write_later) wait, and travel in the packet of the transaction's
-next statement or of its COMMIT. The server runs a packet's statements in order and stops at
+next statement or of its COMMIT. They go through Django's cursor like any statement (the
+query log, execute wrappers and metrics see them) and are held at the bottom layer. The server runs a packet's statements in order and stops at
 the first error, so a failed deferred write leaves the transaction to be rolled back as any
 failed statement would; it is reported by the statement or commit it travelled with.
 
@@ -18,6 +19,8 @@ Every statement here is built by Django or by custos with bound parameters, whic
 makes enabling multi-statement packets safe: no text from a request becomes SQL."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db.backends.mysql import base
@@ -37,19 +40,29 @@ class CursorWrapper(base.CursorWrapper):
         self.db = db
 
     def execute(self, query: Any, args: Any = None) -> Any:
-        head = self.db.take_head(self.cursor)
+        self.__dict__.pop("_executed", None)
+        if self.db.deferring:
+            # held for the next statement's packet; Django's cursor layers above (execute
+            # wrappers, metrics, the DEBUG query log, which reads _executed) see it as run
+            self._executed = self._bound(query, args)
+            self.db.hold(self._executed)
+            return None
+        head = self.db.take_head()
         if not head:
             return super().execute(query, args)
-        # bound here as the driver would (it interpolates on the client too), so the packet
-        # is one text with nothing left to interpolate
-        sql = self.cursor.mogrify(query, args) if args is not None else query
+        sql = self._bound(query, args)
         super().execute(";\n".join([*head, sql]))
         for _ in head:
             self.cursor.nextset()
         return self.cursor.rowcount
 
+    def _bound(self, query: Any, args: Any) -> str:
+        # bound as the driver would (it interpolates on the client too), so a packet is one
+        # text with nothing left to interpolate
+        return self.cursor.mogrify(query, args) if args is not None else query
+
     def executemany(self, query: Any, args: Any) -> Any:
-        head = self.db.take_head(self.cursor)
+        head = self.db.take_head()
         if head:
             run_packet(self.cursor, head)
         return super().executemany(query, args)
@@ -70,7 +83,8 @@ class DatabaseWrapper(DatabaseWrapperMixin, base.DatabaseWrapper):
         super().__init__(*args, **kwargs)
         self._begin_pending = False  # a transaction was asked for and nothing has been sent in it
         self._server_txn = False  # START TRANSACTION went out and no COMMIT/ROLLBACK since
-        self._deferred: list[tuple[str, Any]] = []
+        self._deferred: list[str] = []  # bound statements
+        self.deferring = False  # statements executed now wait (see writes_deferred)
 
     def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
@@ -97,32 +111,42 @@ class DatabaseWrapper(DatabaseWrapperMixin, base.DatabaseWrapper):
         else:
             self._begin_pending = True
 
-    def take_head(self, cursor: Any) -> list[str]:
+    def take_head(self) -> list[str]:
         """The statements to send before the next one: START TRANSACTION if one is due,
         then the deferred writes, bound. Taking them marks the transaction as begun."""
         if not (self._begin_pending or self._deferred):
             return []
         head = ["START TRANSACTION"] if self._begin_pending else []
-        head += [cursor.mogrify(sql, params) for sql, params in self._deferred]
+        head += self._deferred
         if self._begin_pending:
             self._begin_pending, self._server_txn = False, True
         self._deferred = []
         return head
 
-    def defer(self, sql: str, params: Any) -> bool:
-        """Hold a write until the transaction's next statement or its commit. False (and
-        nothing held) outside a transaction: the caller runs it now."""
+    @contextmanager
+    def writes_deferred(self) -> Iterator[bool]:
+        """Statements executed in this block wait for the transaction's next statement or its
+        commit, and travel in that packet. Yields False (and they run at once) outside a
+        transaction. Only for writes whose outcome nobody reads before the commit: they
+        return no row count and no insert id."""
         if self.autocommit or self.connection is None:
-            return False
-        self._deferred.append((sql, list(params)))
-        return True
+            yield False
+            return
+        self.deferring = True
+        try:
+            yield True
+        finally:
+            self.deferring = False
+
+    def hold(self, sql: str) -> None:
+        self._deferred.append(sql)
 
     def _commit(self) -> None:
         with self.wrap_database_errors:
             if self._server_txn or self._deferred:
                 raw = self.connection.cursor()
                 try:
-                    run_packet(raw, [*self.take_head(raw), "COMMIT"])
+                    run_packet(raw, [*self.take_head(), "COMMIT"])
                 finally:
                     raw.close()
             self._server_txn = False
