@@ -92,8 +92,9 @@ def write_later(sql: str, params: list[Any], *, using: str = "default") -> None:
 
 @contextmanager
 def _maybe_deferred(conn: Any, later: bool) -> Iterator[bool]:
+    # the backend decides (custos.db.mysql: inside a transaction); others run writes at once
     deferred = getattr(conn, "writes_deferred", None)
-    if not (later and deferred is not None and conn.in_atomic_block):
+    if not later or deferred is None:
         yield False
         return
     with deferred() as held:

@@ -107,7 +107,7 @@ _POINT_AT_TOKEN = ("UPDATE sessions SET refresh_token_id = (SELECT id FROM refre
 
 def _session_start(*, user: User, amr: list[str]) -> TokenPair:
     """The session row and its first token; inside a transaction both may wait for its
-    commit, and the returned session's `pk` is then None (its `session_id` names it)."""
+    commit (nothing here needs their ids)."""
     ctx = context.current()
     now = timezone.now()
     ops = connection.ops
