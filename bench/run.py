@@ -200,11 +200,20 @@ def wrk(url: str, *, seconds: int, conns: int, lines: list[str] | None, method: 
             "cpu_ms_per_req": cpu * 1000 / max(total, 1), "services_ms_per_req": services_cpu * 1000 / max(total, 1)}
 
 
-def hash_limit(seconds: float = 3.0) -> float:
+# The pure hash, in each library: Custos checks passwords with libsodium (accounts.hashers),
+# the baseline with Django's stock Argon2 hasher (argon2-cffi). Same parameters, same hashes.
+_HASH_LOOP = {
+    "libsodium": ("from nacl.pwhash import argon2id; h = argon2id.str(b'x', opslimit=2, memlimit=19456 * 1024)\n"
+                  "check = lambda: argon2id.verify(h, b'x')"),
+    "argon2-cffi": ("from argon2 import PasswordHasher; ph = PasswordHasher(time_cost=2, memory_cost=19456, "
+                    "parallelism=1); h = ph.hash('x')\ncheck = lambda: ph.verify(h, 'x')"),
+}
+
+
+def hash_limit(library: str, seconds: float = 3.0) -> float:
     """Argon2id verifications per second the machine can do on all cores at our parameters."""
-    code = ("import time; from argon2 import PasswordHasher; ph = PasswordHasher(time_cost=2, memory_cost=19456, "
-            "parallelism=1); h = ph.hash('x'); n = 0; end = time.time() + %s\n"
-            "while time.time() < end:\n    ph.verify(h, 'x'); n += 1\nprint(n)" % seconds)
+    code = (_HASH_LOOP[library] + "\nimport time; n = 0; end = time.time() + %s\n"
+            "while time.time() < end:\n    check(); n += 1\nprint(n)" % seconds)
     procs = [subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(os.cpu_count() or 2)]
     return sum(int(p.communicate()[0]) for p in procs) / seconds
 
@@ -233,8 +242,7 @@ def main() -> None:
     c_env, b_env = custos_env(), baseline_env()
     custos = setup_side(c_env, CUSTOS_SETUP, n_users, mint, custos=True)
     base = setup_side(b_env, BASELINE_SETUP, n_users, mint, custos=False)
-    limit = hash_limit(1.5 if quick else 5.0)
-    print(f"Argon2id limit on {os.cpu_count()} cores: {limit:.1f} verifications/s", flush=True)
+    limits: dict[str, list[float]] = {library: [] for library in _HASH_LOOP}
 
     c_port, b_port = 18080, 18081
     C, B = f"http://127.0.0.1:{c_port}", f"http://127.0.0.1:{b_port}"
@@ -283,6 +291,11 @@ def main() -> None:
             print(f"{name} ...", flush=True)
             results[name] = {"custos": [], "baseline": []}
             for _ in range(rounds):
+                if name == "login":  # the limit beside every round of sign-ins: the machine drifts
+                    for library in limits:
+                        limits[library].append(hash_limit(library, 1.5 if quick else 3.0))
+                    print("  Argon2id limit on %d cores: %s" % (os.cpu_count(), ", ".join(
+                        f"{lib} {runs[-1]:.1f}/s" for lib, runs in limits.items())), flush=True)
                 for side, req, pids in (("custos", c_req, c_pids), ("baseline", b_req, b_pids)):
                     req = dict(req)
                     if name == "refresh":  # fresh, never-used tokens for every request
@@ -293,7 +306,7 @@ def main() -> None:
         batch = batch_server_time(C, custos["service_key"], checks)
         rss = {"custos": peak_rss_mb(c_pids), "baseline": peak_rss_mb(b_pids)}
     authz = "" if only else run_inprocess_authz(quick)
-    write_results(results, limit, batch, rss, authz, quick, partial=bool(only), rounds=rounds)
+    write_results(results, limits, batch, rss, authz, quick, partial=bool(only), rounds=rounds)
 
 
 def batch_server_time(base: str, key: str, checks: list[dict], n: int = 200) -> dict:
@@ -326,7 +339,7 @@ def med(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
-def write_results(results: dict, limit: float, batch: dict, rss: dict, authz: str, quick: bool,
+def write_results(results: dict, limits: dict[str, list[float]], batch: dict, rss: dict, authz: str, quick: bool,
                   partial: bool = False, rounds: int = 1) -> None:
     targets = {"login": ("≥ 1.0× baseline; ≥ 0.9× the hash limit", 1.0),
                "refresh": ("≥ 2×", 2.0), "users/me vs simplejwt view": ("≥ 2×", 2.0),
@@ -345,7 +358,10 @@ def write_results(results: dict, limit: float, batch: dict, rss: dict, authz: st
         c, b = sides["custos"], sides["baseline"]
         ratio = med(c, "rps") / med(b, "rps")
         target, need = targets[name]
-        mark = "✅" if ratio >= need else "❌"
+        ok = ratio >= need
+        if name == "login" and limits["libsodium"]:  # both halves of its target
+            ok = ok and med(c, "rps") >= 0.9 * statistics.median(limits["libsodium"])
+        mark = "✅" if ok else "❌"
         lines.append(f"| {name} | {med(c, 'rps'):,.0f} | {med(b, 'rps'):,.0f} | {ratio:.2f}× {mark} | {target} | "
                      f"{med(c, 'p50_ms'):.2f} / {med(c, 'p99_ms'):.2f} | {med(b, 'p50_ms'):.2f} / "
                      f"{med(b, 'p99_ms'):.2f} | {med(c, 'cpu_ms_per_req'):.2f} | {med(b, 'cpu_ms_per_req'):.2f} | "
@@ -354,14 +370,23 @@ def write_results(results: dict, limit: float, batch: dict, rss: dict, authz: st
     lines.append("")
     if "login" in results:
         login = med(results["login"]["custos"], "rps")
-        lines.append(f"- Argon2id limit at m=19 MiB, t=2, p=1 on all cores: {limit:.1f}/s; Custos login reaches "
-                     f"{login / limit:.2f}× of it (target ≥ 0.9×), the baseline "
-                     f"{med(results['login']['baseline'], 'rps') / limit:.2f}×.")
+        base_login = med(results["login"]["baseline"], "rps")
+        limit = {library: statistics.median(runs) for library, runs in limits.items()}
+        sodium, cffi = limit["libsodium"], limit["argon2-cffi"]
+        # The target is judged against the faster library's limit (the one Custos uses):
+        # measured against argon2-cffi's, Custos would be credited with its hasher's head start.
+        lines.append(f"- Argon2id limit at m=19 MiB, t=2, p=1 on all cores (median of the rounds): libsodium "
+                     f"{sodium:.1f}/s (Custos's hasher), argon2-cffi {cffi:.1f}/s (the baseline's, Django's stock "
+                     f"hasher; libsodium is {sodium / cffi:.2f}× it). Custos login reaches {login / sodium:.2f}× "
+                     f"the libsodium limit (target ≥ 0.9×); the baseline {base_login / cffi:.2f}× its own "
+                     f"library's limit.")
         # what a sign-in costs besides the hash, taking the hash at its all-cores cost
-        hash_ms = (os.cpu_count() or 2) * 1000 / limit
+        hash_ms = {side: (os.cpu_count() or 2) * 1000 / limit[library]
+                   for side, library in (("custos", "libsodium"), ("baseline", "argon2-cffi"))}
         rest = {side: med(results["login"][side], "cpu_ms_per_req") + med(results["login"][side], "services_ms_per_req")
-                - hash_ms for side in ("custos", "baseline")}
-        lines.append(f"- CPU per sign-in: the hash ≈ {hash_ms:.1f} ms (cores / limit); everything else (workers, "
+                - hash_ms[side] for side in ("custos", "baseline")}
+        lines.append(f"- CPU per sign-in: the hash ≈ {hash_ms['custos']:.1f} ms for Custos, "
+                     f"{hash_ms['baseline']:.1f} ms for the baseline (cores / limit); everything else (workers, "
                      f"MariaDB, Redis) ≈ {rest['custos']:.1f} ms for Custos, {rest['baseline']:.1f} ms for the "
                      f"baseline.")
     lines += [f"- POST /v1/authz/check-batch with 100 checks: p50 {batch['p50_ms']:.2f} ms, p99 {batch['p99_ms']:.2f} ms "

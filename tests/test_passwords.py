@@ -43,3 +43,54 @@ def test_hash_verify_does_not_rehash_when_current(api, signing_key):  # noqa: AN
     before = _stored(user)
     login(api, user.username)
     assert _stored(user) == before
+
+
+def _hashers_seen(monkeypatch) -> list[str]:  # noqa: ANN001
+    """Which library judged each check: libsodium (through PyNaCl) or argon2-cffi."""
+    import argon2
+    from accounts import hashers
+
+    seen: list[str] = []
+    sodium_verify, cffi_verify = hashers._sodium_argon2id.verify, argon2.PasswordHasher.verify
+    monkeypatch.setattr(hashers._sodium_argon2id, "verify",
+                        lambda *a: seen.append("sodium") or sodium_verify(*a))
+    monkeypatch.setattr(argon2.PasswordHasher, "verify",
+                        lambda self, *a: seen.append("cffi") or cffi_verify(self, *a))
+    return seen
+
+
+@pytest.mark.parametrize("password", [PASSWORD, "", "pässwörd ✓", "x" * 4096])
+def test_libsodium_and_argon2_cffi_agree_on_pinned_hashes(password, monkeypatch):  # noqa: ANN001
+    """The pinned form is checked by libsodium; hashes either library made verify through the
+    other, and a wrong password or a changed digest fails, in one computation each."""
+    import argon2
+    from django.contrib.auth.hashers import get_hasher
+    from nacl.pwhash import argon2id
+
+    hasher = get_hasher("default")
+    seen = _hashers_seen(monkeypatch)
+    ours = make_password(password)
+    by_cffi = "argon2" + argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1).hash(password)
+    by_sodium = "argon2" + argon2id.str(password.encode(), opslimit=2, memlimit=19456 * 1024).decode()
+    for encoded in (ours, by_cffi, by_sodium):
+        seen.clear()
+        assert hasher.verify(password, encoded) and seen == ["sodium"]
+        seen.clear()
+        assert not hasher.verify(password + "!", encoded) and seen == ["sodium"]
+        tampered = encoded[:-2] + ("AA" if not encoded.endswith("AA") else "BB")
+        assert not hasher.verify(password, tampered)
+        assert argon2.PasswordHasher().verify("$" + encoded.split("$", 1)[1], password)
+
+
+@pytest.mark.parametrize("params", [dict(parallelism=2), dict(type="I")])
+def test_forms_libsodium_cannot_take_stay_with_argon2_cffi(params, monkeypatch):  # noqa: ANN001
+    import argon2
+    from django.contrib.auth.hashers import get_hasher
+
+    kind = argon2.Type.I if params.get("type") == "I" else argon2.Type.ID
+    encoded = "argon2" + argon2.PasswordHasher(time_cost=1, memory_cost=8192, parallelism=params.get("parallelism", 1),
+                                               type=kind).hash(PASSWORD)
+    seen = _hashers_seen(monkeypatch)
+    assert get_hasher("default").verify(PASSWORD, encoded) and seen == ["cffi"]
+    seen.clear()
+    assert not get_hasher("default").verify("wrong", encoded) and seen == ["cffi"]
