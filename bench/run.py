@@ -203,19 +203,61 @@ def wrk(url: str, *, seconds: int, conns: int, lines: list[str] | None, method: 
 # The pure hash, in each library: Custos checks passwords with libsodium (accounts.hashers),
 # the baseline with Django's stock Argon2 hasher (argon2-cffi). Same parameters, same hashes.
 _HASH_LOOP = {
-    "libsodium": ("from nacl.pwhash import argon2id; h = argon2id.str(b'x', opslimit=2, memlimit=19456 * 1024)\n"
+    "libsodium": ("from nacl.pwhash import argon2id; h = argon2id.str(b'x', opslimit={t}, memlimit={m} * 1024)\n"
                   "check = lambda: argon2id.verify(h, b'x')"),
-    "argon2-cffi": ("from argon2 import PasswordHasher; ph = PasswordHasher(time_cost=2, memory_cost=19456, "
-                    "parallelism=1); h = ph.hash('x')\ncheck = lambda: ph.verify(h, 'x')"),
+    "argon2-cffi": ("from argon2 import PasswordHasher; ph = PasswordHasher(time_cost={t}, memory_cost={m}, "
+                    "parallelism={p}); h = ph.hash('x')\ncheck = lambda: ph.verify(h, 'x')"),
 }
+OWASP_ARGON2 = dict(t=2, m=19456, p=1)  # what Custos and the baseline run with
+DJANGO_ARGON2 = dict(t=2, m=102400, p=8)  # Django's default Argon2 hasher: the issue's sizing
+DJANGO_ARGON2_NAME = "login at Django's default Argon2"
 
 
-def hash_limit(library: str, seconds: float = 3.0) -> float:
-    """Argon2id verifications per second the machine can do on all cores at our parameters."""
-    code = (_HASH_LOOP[library] + "\nimport time; n = 0; end = time.time() + %s\n"
+def hash_limit(library: str, seconds: float = 3.0, params: dict | None = None) -> float:
+    """Argon2id verifications per second the machine can do on all cores at these parameters."""
+    code = (_HASH_LOOP[library].format(**(params or OWASP_ARGON2)) + "\nimport time; n = 0; end = time.time() + %s\n"
             "while time.time() < end:\n    check(); n += 1\nprint(n)" % seconds)
     procs = [subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(os.cpu_count() or 2)]
     return sum(int(p.communicate()[0]) for p in procs) / seconds
+
+
+def login_at_django_argon2(c_env: dict, b_env: dict, c_users: list[str], b_users: list[str], *, seconds: int,
+                           rounds: int, quick: bool) -> dict[str, list[dict]]:
+    """Login again with Django's default Argon2 parameters on both sides (m=100 MiB, t=2, p=8,
+    about 165 ms of CPU a check), the parameters the issue's sizing assumed. Every account gets
+    one hash made with them, so no sign-in rehashes; libsodium takes one lane only, so both
+    sides check with argon2-cffi here."""
+    import MySQLdb
+    from argon2 import PasswordHasher
+
+    p = DJANGO_ARGON2
+    encoded = "argon2" + PasswordHasher(time_cost=p["t"], memory_cost=p["m"], parallelism=p["p"]).hash(PASSWORD)
+    for db, sql in (("custos_bench", "UPDATE users SET password_hash = %s"),
+                    ("custos_bench_baseline", "UPDATE auth_user SET password = %s")):
+        conn = MySQLdb.connect(host="127.0.0.1", user="root", db=db, autocommit=True)
+        conn.cursor().execute(sql, [encoded])
+        conn.close()
+    c_env = {**c_env, "CUSTOS_ARGON2_TIME_COST": str(p["t"]), "CUSTOS_ARGON2_MEMORY_KIB": str(p["m"]),
+             "CUSTOS_ARGON2_PARALLELISM": str(p["p"])}
+    b_env = {**b_env, "BASELINE_ARGON2": f"{p['t']},{p['m']},{p['p']}"}
+    body = '{"username": "%s", "password": "' + PASSWORD + '"}'
+    out: dict[str, list] = {"custos": [], "baseline": [], "limit": []}
+    c_port, b_port = 18082, 18083
+    with serve("config.wsgi:application", c_env, c_port) as cp, serve("bench.baseline.wsgi:application", b_env,
+                                                                        b_port) as bp:
+        time.sleep(1.5)
+        sides = (("custos", f"http://127.0.0.1:{c_port}/v1/auth/login", c_users, pids_of(cp.pid)),
+                 ("baseline", f"http://127.0.0.1:{b_port}/token", b_users, pids_of(bp.pid)))
+        for _, url, users, pids in sides:
+            wrk(url, seconds=2, conns=4, lines=users, method="POST", body=body, pids=pids)
+        for _ in range(rounds):
+            out["limit"].append(hash_limit("argon2-cffi", 2.0 if quick else 4.0, DJANGO_ARGON2))
+            for side, url, users, pids in sides:
+                out[side].append(wrk(url, seconds=seconds, conns=4, lines=users, method="POST", body=body,
+                                     pids=pids))
+            print(f"  limit {out['limit'][-1]:.1f}/s; Custos {out['custos'][-1]['rps']:.1f}/s, baseline "
+                  f"{out['baseline'][-1]['rps']:.1f}/s", flush=True)
+    return out
 
 
 def main() -> None:
@@ -268,7 +310,7 @@ def main() -> None:
             dict(url=f"{B}/drf", method="POST", body='{"subject": "%s"}', lines=None), 8),
     }
     if only:
-        unknown = only - pairs.keys()
+        unknown = only - pairs.keys() - {DJANGO_ARGON2_NAME}
         assert not unknown, f"unknown endpoints {sorted(unknown)}; known: {sorted(pairs)}"
         pairs = {name: pair for name, pair in pairs.items() if name in only}
     results: dict[str, dict[str, list[dict]]] = {}
@@ -305,8 +347,14 @@ def main() -> None:
                                                    **req))
         batch = batch_server_time(C, custos["service_key"], checks)
         rss = {"custos": peak_rss_mb(c_pids), "baseline": peak_rss_mb(b_pids)}
+    django_argon2 = None
+    if not only or DJANGO_ARGON2_NAME in only:
+        print(f"{DJANGO_ARGON2_NAME} ...", flush=True)
+        django_argon2 = login_at_django_argon2(c_env, b_env, custos["users"], base["users"], seconds=seconds,
+                                               rounds=rounds, quick=quick)
     authz = "" if only else run_inprocess_authz(quick)
-    write_results(results, limits, batch, rss, authz, quick, partial=bool(only), rounds=rounds)
+    write_results(results, limits, batch, rss, authz, quick, partial=bool(only), rounds=rounds,
+                  django_argon2=django_argon2)
 
 
 def batch_server_time(base: str, key: str, checks: list[dict], n: int = 200) -> dict:
@@ -340,7 +388,7 @@ def med(runs: list[dict], key: str) -> float:
 
 
 def write_results(results: dict, limits: dict[str, list[float]], batch: dict, rss: dict, authz: str, quick: bool,
-                  partial: bool = False, rounds: int = 1) -> None:
+                  partial: bool = False, rounds: int = 1, django_argon2: dict | None = None) -> None:
     targets = {"login": ("≥ 1.0× baseline; ≥ 0.9× the hash limit", 1.0),
                "refresh": ("≥ 2×", 2.0), "users/me vs simplejwt view": ("≥ 2×", 2.0),
                "users/me vs plain DRF view": ("≥ 0.6×", 0.6), "jwks vs plain Django view": ("≥ 0.9×", 0.9),
@@ -389,6 +437,17 @@ def write_results(results: dict, limits: dict[str, list[float]], batch: dict, rs
                      f"{hash_ms['baseline']:.1f} ms for the baseline (cores / limit); everything else (workers, "
                      f"MariaDB, Redis) ≈ {rest['custos']:.1f} ms for Custos, {rest['baseline']:.1f} ms for the "
                      f"baseline.")
+    if django_argon2 and django_argon2["custos"]:
+        d = django_argon2
+        c_rps, b_rps, lim = med(d["custos"], "rps"), med(d["baseline"], "rps"), statistics.median(d["limit"])
+        lines.append(f"- {DJANGO_ARGON2_NAME} (m=100 MiB, t=2, p=8 on both sides, checked by argon2-cffi; the "
+                     f"parameters the issue's sizing assumed): Custos {c_rps:.1f}/s, baseline {b_rps:.1f}/s "
+                     f"({c_rps / b_rps:.2f}×); hash limit {lim:.1f}/s, Custos at {c_rps / lim:.2f}× of it, the "
+                     f"baseline {b_rps / lim:.2f}×; CPU ms per sign-in (workers + MariaDB and Redis) Custos "
+                     f"{med(d['custos'], 'cpu_ms_per_req'):.1f} + {med(d['custos'], 'services_ms_per_req'):.2f}, "
+                     f"baseline {med(d['baseline'], 'cpu_ms_per_req'):.1f} + "
+                     f"{med(d['baseline'], 'services_ms_per_req'):.2f}; errors "
+                     f"{sum(r['non2xx'] for r in d['custos'])}/{sum(r['non2xx'] for r in d['baseline'])}.")
     lines += [f"- POST /v1/authz/check-batch with 100 checks: p50 {batch['p50_ms']:.2f} ms, p99 {batch['p99_ms']:.2f} ms "
               f"round trip on a warm connection (an empty /healthz round trip: {batch['healthz_p50_ms']:.2f} ms); "
               "target ≤ 5 ms server time.",
