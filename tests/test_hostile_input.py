@@ -113,3 +113,30 @@ def test_lean_hot_views_keep_the_contract(api, user, signing_key, staff_token): 
     assert me.status_code == 200 and me["Content-Type"] == "application/json" and me.json()["id"] == user.pk
     assert c.patch("/v1/users/me", data={"nickname": "N"}, content_type="application/json",
                    HTTP_AUTHORIZATION=f"Bearer {tok}").json()["profile"]["nickname"] == "N"
+
+
+def test_lean_me_answers_the_drf_views_bytes(api, user, signing_key):  # noqa: ANN001
+    """GET /v1/users/me is served from cached, pre-rendered bytes (Redis in the services run):
+    before and after the cache fills, and after a change, they are the bytes the DRF view renders."""
+    from django.test import Client, RequestFactory
+
+    from accounts.api.views import MeView
+    from accounts.models import UserProfile
+
+    tok = login(api, user.username)["access_token"]
+    UserProfile.objects.update_or_create(user=user, defaults={"nickname": "Zoë ✓", "extra": {"k": [1.5, None]}})
+    c, auth = Client(), {"HTTP_AUTHORIZATION": f"Bearer {tok}"}
+    assert c.patch("/v1/users/me", data={"nickname": "Zoë ✓"}, content_type="application/json",
+                   **auth).status_code == 200  # through the service: the cached answer is dropped
+
+    def drf() -> bytes:
+        response = MeView.as_view()(RequestFactory().get("/v1/users/me", **auth))
+        return response.render().content
+
+    for _ in range(2):  # the first fills the caches, the second is served from them
+        lean = c.get("/v1/users/me", **auth)
+        assert lean.status_code == 200 and lean.content == drf()
+        assert lean.json()["profile"]["nickname"] == "Zoë ✓" and lean.json()["profile"]["extra"] == {"k": [1.5, None]}
+    assert c.patch("/v1/users/me", data={"nickname": "Ann"}, content_type="application/json", **auth).status_code == 200
+    lean = c.get("/v1/users/me", **auth)
+    assert lean.json()["profile"]["nickname"] == "Ann" and lean.content == drf()

@@ -1,10 +1,12 @@
 """GET /v1/users/me without DRF's dispatch (see custos/fastview.py)."""
 from __future__ import annotations
 
+from django.http import HttpResponse
+
 from accounts import selectors
 from authz.authentication import principal_from_api_key
 from custos.exceptions import NotAuthenticated, NotFound, PermissionDeniedError
-from custos.fastview import json_response, lean
+from custos.fastview import lean
 from sessions_app.authentication import principal_from_bearer
 
 from .views import MeView
@@ -19,7 +21,7 @@ def me(request):  # noqa: ANN001, ANN201
         if principal_from_api_key(request) is not None:
             raise PermissionDeniedError()  # services have no "me"
         raise NotAuthenticated()
-    data = selectors.user_me(user_id=principal.id, tenant_id=principal.tenant_id)
-    if data is None:
+    raw = selectors.user_me_json(user_id=principal.id, tenant_id=principal.tenant_id)
+    if raw is None:
         raise NotFound()
-    return json_response(data)
+    return HttpResponse(raw, content_type="application/json")
