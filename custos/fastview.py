@@ -13,12 +13,12 @@ from rest_framework.renderers import JSONRenderer
 
 from .exceptions import CustosError, envelope
 
-_render = JSONRenderer().render
+# DRF's renderer, so the bytes are the DRF views' bytes (datetimes, Unicode, separators)
+render = JSONRenderer().render
 
 
 def json_response(data: Any, status: int = 200) -> HttpResponse:
-    # DRF's renderer, so the bytes are the DRF views' bytes (datetimes, Unicode, separators)
-    return HttpResponse(_render(data), status=status, content_type="application/json")
+    return HttpResponse(render(data), status=status, content_type="application/json")
 
 
 def error_response(exc: CustosError) -> JsonResponse:
