@@ -8,7 +8,6 @@ from custos.converters import IdConverter
 from custos import views as core_views
 from accounts.api import fast as account_fast
 from authz.api import fast as authz_fast
-from authz.api import views as authz_views
 from keys.api import views as key_views
 from sessions_app.api import fast as session_fast
 
@@ -23,7 +22,7 @@ handler500 = "custos.exceptions.handler500"
 hot = [
     path("internal/jwks.json", key_views.jwks, name="jwks"),
     path("v1/authz/check", authz_fast.check, name="authz-check-hot"),
-    path("v1/authz/check-batch", authz_views.CheckBatchView.as_view(), name="authz-check-batch-hot"),
+    path("v1/authz/check-batch", authz_fast.check_batch, name="authz-check-batch-hot"),
     path("v1/users/me", account_fast.me, name="me-hot"),
     path("v1/auth/refresh", session_fast.refresh, name="refresh-hot"),
     path("v1/auth/login", session_fast.login_password, name="login-hot"),

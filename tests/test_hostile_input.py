@@ -140,3 +140,34 @@ def test_lean_me_answers_the_drf_views_bytes(api, user, signing_key):  # noqa: A
     assert c.patch("/v1/users/me", data={"nickname": "Ann"}, content_type="application/json", **auth).status_code == 200
     lean = c.get("/v1/users/me", **auth)
     assert lean.json()["profile"]["nickname"] == "Ann" and lean.content == drf()
+
+
+def test_lean_check_batch_answers_like_the_drf_view(api, user, signing_key, staff_token):  # noqa: ANN001
+    """POST /v1/authz/check-batch skips DRF's dispatch: same answers, same bytes, same refusals."""
+    from django.test import Client, RequestFactory
+
+    from authz.api.views import CheckBatchView
+
+    c = Client()
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {staff_token}"}
+    drf = CheckBatchView.as_view()
+    checks = [{"subject": user.pk, "tenant": "platform", "object": "/users", "action": "read"},
+              {"subject": f"user:{user.pk}", "tenant": 1, "object": "/a", "action": "read"},
+              {"tenant": "platform", "object": "/authz/check", "action": "check"}]
+    for body in ({"checks": checks}, {"checks": []}, {"checks": [{"subject": True, "tenant": 1, "object": "/a",
+                                                                   "action": "read"}]},
+                 {"checks": [{"subject": "user:1", "tenant": [1], "object": "/a", "action": "read"}]},
+                 {"checks": "no"}, {"nope": 1}):
+        lean = c.post("/v1/authz/check-batch", data=body, content_type="application/json", **auth)
+        ref = drf(RequestFactory().post("/v1/authz/check-batch", data=body, content_type="application/json", **auth))
+        assert lean.status_code == ref.status_code, body
+        if ref.status_code == 200:
+            assert lean.content == ref.render().content and lean.json()["results"][2] is True
+        else:
+            assert lean.json()["error"] == ref.data["error"], body
+    for raw, ctype in ((b"{oops", "application/json"), (b"[1]", "application/json"), (b"x", "text/plain")):
+        r = c.post("/v1/authz/check-batch", data=raw, content_type=ctype, **auth)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "validation_error", raw
+    assert c.get("/v1/authz/check-batch", **auth).status_code == 405  # other methods: the DRF view answers
+    r = c.post("/v1/authz/check-batch", data={"checks": checks}, content_type="application/json")
+    assert r.status_code == 401 and r["WWW-Authenticate"].startswith("Bearer")

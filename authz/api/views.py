@@ -88,13 +88,18 @@ class CheckBatchView(APIView):
                    responses={200: inline_serializer("CheckBatchResult", {
                        "results": serializers.ListField(child=serializers.BooleanField())})})
     def post(self, request):  # noqa: ANN001, ANN201
-        caller = subject_of(request.user)
-        items = request.data.get("checks")
-        if not isinstance(items, list) or not items or len(items) > 1000:
-            raise ValidationFailed(fields={"checks": ["A list of 1 to 1000 checks."]})
-        checks = [_parse_check(item, caller, i) for i, item in enumerate(items)]
-        _authorize_checks(request, caller, checks)
-        return Response({"results": selectors.check_batch(checks)})
+        return Response(check_batch_answer(request, request.data))
+
+
+def check_batch_answer(request, data: Any) -> dict:  # noqa: ANN001
+    """POST /v1/authz/check-batch for a caller already authenticated (request.user)."""
+    caller = subject_of(request.user)
+    items = data.get("checks")
+    if not isinstance(items, list) or not items or len(items) > 1000:
+        raise ValidationFailed(fields={"checks": ["A list of 1 to 1000 checks."]})
+    checks = [_parse_check(item, caller, i) for i, item in enumerate(items)]
+    _authorize_checks(request, caller, checks)
+    return {"results": selectors.check_batch(checks)}
 
 
 def _permissions_in(data: Any) -> list[tuple[Any, Any]]:
