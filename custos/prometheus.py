@@ -9,8 +9,19 @@ from django_prometheus.utils import Time, TimeSince
 
 
 class LeanPrometheusAfterMiddleware(PrometheusAfterMiddleware):
+    # prometheus_client's labels() validates and sorts its arguments and takes a lock on every
+    # call; the children it returns live as long as the metric, so each is looked up once.
+    _children: dict[tuple, object] = {}
+
+    def _child(self, metric, *values: str):  # noqa: ANN001, ANN202
+        key = (id(metric), *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
     def process_request(self, request):  # noqa: ANN001, ANN201
-        self.metrics.requests_by_method.labels(method=self._method(request)).inc()
+        self._child(self.metrics.requests_by_method, self._method(request)).inc()
         request.prometheus_after_middleware_event = Time()
 
     def process_view(self, request, view_func, *view_args, **view_kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
@@ -19,10 +30,8 @@ class LeanPrometheusAfterMiddleware(PrometheusAfterMiddleware):
     def process_response(self, request, response):  # noqa: ANN001, ANN201
         method = self._method(request)
         name = self._get_view_name(request)
-        self.metrics.responses_by_status_view_method.labels(status=str(response.status_code), view=name,
-                                                            method=method).inc()
+        self._child(self.metrics.responses_by_status_view_method, str(response.status_code), name, method).inc()
         started = getattr(request, "prometheus_after_middleware_event", None)
         if started is not None:
-            self.metrics.requests_latency_by_view_method.labels(view=name, method=method).observe(
-                TimeSince(started))
+            self._child(self.metrics.requests_latency_by_view_method, name, method).observe(TimeSince(started))
         return response

@@ -171,3 +171,28 @@ def test_lean_check_batch_answers_like_the_drf_view(api, user, signing_key, staf
     assert c.get("/v1/authz/check-batch", **auth).status_code == 405  # other methods: the DRF view answers
     r = c.post("/v1/authz/check-batch", data={"checks": checks}, content_type="application/json")
     assert r.status_code == 401 and r["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_request_metrics_count_every_request_by_status_view_and_method(api, user, signing_key):  # noqa: ANN001
+    """custos.prometheus looks each labelled series up once; the counts must still land on the
+    right series, for a lean view as for a DRF one and for each status."""
+    from django.test import Client
+    from prometheus_client import REGISTRY
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0
+
+    tok = login(api, user.username)["access_token"]
+    c = Client()
+    series = [("django_http_responses_total_by_status_view_method_total", dict(status="200", view="me-hot",
+                                                                              method="GET")),
+              ("django_http_responses_total_by_status_view_method_total", dict(status="401", view="me-hot",
+                                                                              method="GET")),
+              ("django_http_requests_latency_seconds_by_view_method_count", dict(view="me-hot", method="GET")),
+              ("django_http_requests_total_by_method_total", dict(method="GET"))]
+    before = [sample(n, **labels) for n, labels in series]
+    for _ in range(3):
+        assert c.get("/v1/users/me", HTTP_AUTHORIZATION=f"Bearer {tok}").status_code == 200
+    assert c.get("/v1/users/me").status_code == 401
+    after = [sample(n, **labels) for n, labels in series]
+    assert [a - b for a, b in zip(after, before)] == [3, 1, 4, 4]
