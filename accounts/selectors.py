@@ -114,7 +114,7 @@ def user_me_json(*, user_id: int, tenant_id: int | None) -> bytes | None:
     """The /users/me answer as JSON bytes, from the caches when Redis is there."""
     import time
 
-    from rest_framework.renderers import JSONRenderer
+    from custos.fastview import render  # DRF's renderer: the bytes the DRF view would send
 
     shared = _me_cache_shared()
     if shared:
@@ -133,7 +133,7 @@ def user_me_json(*, user_id: int, tenant_id: int | None) -> bytes | None:
     data = _me_build(user_id)
     if data is None:
         return None
-    raw = JSONRenderer().render(data)
+    raw = render(data)
     if shared:
         cache.set(_ME_KEY.format(user_id), raw, ME_CACHE_SECONDS)
     return raw

@@ -30,6 +30,7 @@ MYSQL = "mysql://root@127.0.0.1:3306/"
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 PASSWORD = "bench passphrase 2026"
+LOGIN_BODY = '{"username": "%s", "password": "' + PASSWORD + '"}'  # wrk fills in each username
 
 
 def sh(args: list[str], env: dict | None = None, **kw) -> str:  # noqa: ANN003
@@ -240,7 +241,6 @@ def login_at_django_argon2(c_env: dict, b_env: dict, c_users: list[str], b_users
     c_env = {**c_env, "CUSTOS_ARGON2_TIME_COST": str(p["t"]), "CUSTOS_ARGON2_MEMORY_KIB": str(p["m"]),
              "CUSTOS_ARGON2_PARALLELISM": str(p["p"])}
     b_env = {**b_env, "BASELINE_ARGON2": f"{p['t']},{p['m']},{p['p']}"}
-    body = '{"username": "%s", "password": "' + PASSWORD + '"}'
     out: dict[str, list] = {"custos": [], "baseline": [], "limit": []}
     c_port, b_port = 18082, 18083
     with serve("config.wsgi:application", c_env, c_port) as cp, serve("bench.baseline.wsgi:application", b_env,
@@ -249,12 +249,12 @@ def login_at_django_argon2(c_env: dict, b_env: dict, c_users: list[str], b_users
         sides = (("custos", f"http://127.0.0.1:{c_port}/v1/auth/login", c_users, pids_of(cp.pid)),
                  ("baseline", f"http://127.0.0.1:{b_port}/token", b_users, pids_of(bp.pid)))
         for _, url, users, pids in sides:
-            wrk(url, seconds=2, conns=4, lines=users, method="POST", body=body, pids=pids)
+            wrk(url, seconds=2, conns=4, lines=users, method="POST", body=LOGIN_BODY, pids=pids)
         for _ in range(rounds):
             out["limit"].append(hash_limit("argon2-cffi", 2.0 if quick else 4.0, DJANGO_ARGON2))
             for side, url, users, pids in sides:
-                out[side].append(wrk(url, seconds=seconds, conns=4, lines=users, method="POST", body=body,
-                                     pids=pids))
+                out[side].append(wrk(url, seconds=seconds, conns=4, lines=users, method="POST",
+                                     body=LOGIN_BODY, pids=pids))
             print(f"  limit {out['limit'][-1]:.1f}/s; Custos {out['custos'][-1]['rps']:.1f}/s, baseline "
                   f"{out['baseline'][-1]['rps']:.1f}/s", flush=True)
     return out
@@ -288,13 +288,12 @@ def main() -> None:
 
     c_port, b_port = 18080, 18081
     C, B = f"http://127.0.0.1:{c_port}", f"http://127.0.0.1:{b_port}"
-    login_body = '{"username": "%s", "password": "' + PASSWORD + '"}'
     checks = [{"subject": f"user:{uid}", "tenant": 1, "object": f"/orders/{i}", "action": "read"}
               for i, uid in enumerate(custos["user_ids"] * 2)][:100]
     # name: (custos request, baseline request, connections)
     pairs = {
-        "login": (dict(url=f"{C}/v1/auth/login", method="POST", body=login_body, lines=custos["users"]),
-                  dict(url=f"{B}/token", method="POST", body=login_body, lines=base["users"]), 4),
+        "login": (dict(url=f"{C}/v1/auth/login", method="POST", body=LOGIN_BODY, lines=custos["users"]),
+                  dict(url=f"{B}/token", method="POST", body=LOGIN_BODY, lines=base["users"]), 4),
         "refresh": (dict(url=f"{C}/v1/auth/refresh", method="POST", body='{"refresh_token": "%s"}',
                          lines=None), dict(url=f"{B}/token/refresh", method="POST", body='{"refresh": "%s"}',
                                            lines=None), 8),
