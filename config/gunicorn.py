@@ -1,5 +1,12 @@
-"""gunicorn settings shared by `make run` and the benchmarks."""
+"""gunicorn settings shared by `make run`, the benchmarks and the tests' real servers."""
 import os
+
+
+def post_worker_init(worker):  # noqa: ANN001
+    # Requests gunicorn refuses before Django (malformed HTTP) answer in the JSON envelope.
+    from custos.httperrors import install
+
+    install()
 
 
 def child_exit(server, worker):  # noqa: ANN001

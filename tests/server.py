@@ -75,7 +75,8 @@ def running_custos(var_dir: Path, workers: int = 2, extra_env: dict[str, str] | 
     port = free_port()
     gunicorn = Path(py).parent / "gunicorn"
     proc = subprocess.Popen([str(gunicorn), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                             "--workers", str(workers), "--log-level", "warning", "--no-control-socket"],
+                             "--workers", str(workers), "--log-level", "warning", "--no-control-socket",
+                             "-c", "config/gunicorn.py"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:

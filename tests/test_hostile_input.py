@@ -196,3 +196,48 @@ def test_request_metrics_count_every_request_by_status_view_and_method(api, user
     assert c.get("/v1/users/me").status_code == 401
     after = [sample(n, **labels) for n, labels in series]
     assert [a - b for a, b in zip(after, before)] == [3, 1, 4, 4]
+
+
+def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are and read the answer until the server closes."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (line.split(":", 1) for line in header_lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+def test_requests_gunicorn_refuses_answer_in_the_envelope(tmp_path):  # noqa: ANN001
+    """Malformed HTTP never reaches Django; gunicorn's answer is JSON with a stable code, and
+    it does not repeat what the client sent."""
+    import json
+
+    from tests.server import running_custos
+
+    cases = [
+        (b"GARBAGE secret-in-line\r\n\r\n", 400, "bad_request"),
+        (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 400, "bad_request"),
+        (b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400, "bad_request"),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431, "headers_too_large"),
+    ]
+    with running_custos(tmp_path) as base:
+        port = int(base.rsplit(":", 1)[1])
+        for request, status, code in cases:
+            got, headers, body = _raw(port, request)
+            assert got == status, (request[:40], got, body[:200])
+            assert headers["content-type"] == "application/json"
+            assert int(headers["content-length"]) == len(body)
+            answer = json.loads(body)
+            assert answer["error"]["code"] == code and answer["error"]["message"]
+            assert answer["request_id"] == headers["x-request-id"]
+            assert b"secret-in-line" not in body and b"GARBAGE" not in body
+        # and the server keeps serving
+        _, _, body = _raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert body
