@@ -141,6 +141,7 @@ def _sign_in(*, user: User, method: str, amr: list[str], assessment: risk.Risk |
     return pair
 
 
+@cachebatch.batch()  # as login_password: the forgiven counters and the stale /users/me together
 def mfa_verify(*, token: object, code: object, method: object) -> TokenPair:
     if method is not None and method not in ("totp", "backup_code", "email_otp", "sms_otp"):
         from custos.exceptions import ValidationFailed
@@ -209,6 +210,7 @@ def _otp_destination(channel: object, destination: object) -> tuple[str, str]:
     return channel, dest  # type: ignore[return-value]
 
 
+@cachebatch.batch()  # as login_password: the forgiven counters and the stale /users/me together
 def otp_login(*, channel: object, destination: object, code: object) -> TokenPair | dict[str, Any]:
     from accounts.conf import conf as account_conf
 

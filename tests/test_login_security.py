@@ -418,3 +418,42 @@ def test_staff_see_login_history(api, user, signing_key):  # noqa: ANN001
     assert rows and rows[0]["result"] == "success"
     other = login(api, UserFactory().username)["access_token"]
     assert api.get(f"/v1/admin/users/{user.pk}/logins", **bearer(other)).status_code == 404
+
+
+class _DeleteSpy:
+    """Stands in for the cache behind custos.cachebatch and notes each delete_many round trip."""
+
+    def __init__(self, real) -> None:  # noqa: ANN001
+        self.real, self.calls = real, []
+
+    def delete_many(self, keys):  # noqa: ANN001, ANN201
+        self.calls.append(list(keys))
+        return self.real.delete_many(keys)
+
+
+def test_otp_and_mfa_sign_ins_drop_their_cache_keys_in_one_round_trip(api, user, signing_key, mailoutbox,
+                                                                       monkeypatch):  # noqa: ANN001
+    """Like a password sign-in: the throttle counters it forgives and the /users/me copy its
+    last_login_at made stale leave together, after the commit."""
+    from custos import cachebatch
+
+    from accounts import selectors
+
+    monkeypatch.setattr(selectors, "_me_cache_shared", lambda: True)  # /users/me cached and dropped as with Redis
+    spy = _DeleteSpy(cachebatch.cache)
+    monkeypatch.setattr(cachebatch, "cache", spy)
+    me_key = f"me:v2:{user.pk}"
+
+    api.post("/v1/auth/otp/send", {"channel": "email", "destination": user.email}, format="json")
+    spy.calls.clear()
+    r = api.post("/v1/auth/otp/verify", {"channel": "email", "destination": user.email, "code": _mail_code(mailoutbox)},
+                 format="json")
+    assert r.status_code == 200
+    assert len(spy.calls) == 1 and me_key in spy.calls[0] and len(spy.calls[0]) > 1, spy.calls
+
+    tok, totp, codes = _enrol(api, user)
+    ch = _login(api, user.username).json()
+    spy.calls.clear()
+    r = api.post("/v1/auth/mfa/verify", {"mfa_token": ch["mfa_token"], "code": codes[0]}, format="json")
+    assert r.status_code == 200
+    assert len(spy.calls) == 1 and me_key in spy.calls[0] and len(spy.calls[0]) > 1, spy.calls
