@@ -296,12 +296,22 @@ def main() -> None:
         mint = n_users * 4  # access tokens only
     seconds = int(os.environ.get("BENCH_SECONDS", seconds))
     rounds = int(os.environ.get("BENCH_ROUNDS", rounds))
-    print("preparing databases and tokens ...", flush=True)
+    started = time.monotonic()
+
+    def progress(what: str) -> None:
+        print(f"[{time.monotonic() - started:5.0f} s] {what}", flush=True)
+
+    progress("preparing databases and tokens ...")
     fresh_db("custos_bench")
     fresh_db("custos_bench_baseline")
     c_env, b_env = custos_env(), baseline_env()
-    custos = setup_side(c_env, CUSTOS_SETUP, n_users, mint, custos=True)
-    base = setup_side(b_env, BASELINE_SETUP, n_users, mint, custos=False)
+    # the two sides set up at once (separate processes and databases): quick mode stays under two minutes
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        c_setup = pool.submit(setup_side, c_env, CUSTOS_SETUP, n_users, mint, custos=True)
+        b_setup = pool.submit(setup_side, b_env, BASELINE_SETUP, n_users, mint, custos=False)
+        custos, base = c_setup.result(), b_setup.result()
     limits: dict[str, list[float]] = {library: [] for library in _HASH_LOOP}
 
     c_port, b_port = 18080, 18081
@@ -343,8 +353,8 @@ def main() -> None:
         hashonly = dict(url=f"http://127.0.0.1:{h_port}/", method="POST", body=LOGIN_BODY, lines=custos["users"])
         # Every worker loads what it loads lazily (signing keys, the policy index, the GeoIP
         # table, Django's URL and view imports) before anything is measured, on both sides.
-        print("warming up ...", flush=True)
-        if "login" in pairs:
+        progress("warming up ...")
+        if "login" in pairs and not quick:  # it has nothing lazy to load; quick mode saves the second
             req = dict(hashonly)
             wrk(req.pop("url"), seconds=1, conns=4, pids=h_pids, **req)
         for name, (c_req, b_req, conns) in pairs.items():
@@ -354,14 +364,15 @@ def main() -> None:
                 req = dict(req)
                 wrk(req.pop("url"), seconds=1, conns=conns, pids=pids, **req)
         for name, (c_req, b_req, conns) in pairs.items():
-            print(f"{name} ...", flush=True)
+            progress(f"{name} ...")
             results[name] = {"custos": [], "baseline": []}
             for _ in range(rounds):
                 if name == "login":  # the limit beside every round of sign-ins: the machine drifts
                     for library in limits:
                         limits[library].append(hash_limit(library, 1.5 if quick else 3.0))
                     req = dict(hashonly)
-                    ceiling.append(wrk(req.pop("url"), seconds=seconds, conns=conns, pids=h_pids, **req))
+                    ceiling.append(wrk(req.pop("url"), seconds=2 if quick else seconds, conns=conns, pids=h_pids,
+                                       **req))
                     print("  Argon2id limit on %d cores: %s; hash-only server %.1f/s" % (os.cpu_count(), ", ".join(
                         f"{lib} {runs[-1]:.1f}/s" for lib, runs in limits.items()), ceiling[-1]["rps"]), flush=True)
                 for side, req, pids in (("custos", c_req, c_pids), ("baseline", b_req, b_pids)):
@@ -376,10 +387,13 @@ def main() -> None:
     django_argon2 = None
     # full mode, or asked for by name: at ~5 sign-ins a second, a quick run's seconds say little
     if (not only and not quick) or DJANGO_ARGON2_NAME in only:
-        print(f"{DJANGO_ARGON2_NAME} ...", flush=True)
+        progress(f"{DJANGO_ARGON2_NAME} ...")
         django_argon2 = login_at_django_argon2(c_env, b_env, custos["users"], base["users"], seconds=seconds,
                                                rounds=rounds, quick=quick)
+    if not only:
+        progress("in-process authz ...")
     authz = "" if only else run_inprocess_authz(quick)
+    progress("done")
     write_results(results, limits, batch, rss, authz, quick, partial=bool(only), rounds=rounds,
                   django_argon2=django_argon2, ceiling=ceiling)
 
@@ -407,7 +421,7 @@ def batch_server_time(base: str, key: str, checks: list[dict], n: int = 200) -> 
 def run_inprocess_authz(quick: bool) -> str:
     scales = "1k,10k" if quick else "1k,100k,1m"
     return sh([PY, "-m", "bench.run_authz", "--scales", scales, "--rounds", "1" if quick else "2"],
-              env={**os.environ, **({"BENCH_STOCK_BUDGET": "5"} if quick else {})})
+              env={**os.environ, **({"BENCH_STOCK_BUDGET": "3"} if quick else {})})
 
 
 def med(runs: list[dict], key: str) -> float:
