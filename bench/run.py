@@ -202,13 +202,9 @@ def wrk(url: str, *, seconds: int, conns: int, lines: list[str] | None, method: 
 
 
 # The pure hash, in each library: Custos checks passwords with libsodium (accounts.hashers),
-# the baseline with Django's stock Argon2 hasher (argon2-cffi). Same parameters, same hashes.
-_HASH_LOOP = {
-    "libsodium": ("from nacl.pwhash import argon2id; h = argon2id.str(b'x', opslimit={t}, memlimit={m} * 1024)\n"
-                  "check = lambda: argon2id.verify(h, b'x')"),
-    "argon2-cffi": ("from argon2 import PasswordHasher; ph = PasswordHasher(time_cost={t}, memory_cost={m}, "
-                    "parallelism={p}); h = ph.hash('x')\ncheck = lambda: ph.verify(h, 'x')"),
-}
+# the baseline with Django's stock Argon2 hasher (argon2-cffi). Same parameters; one check
+# of each is bench.hashonly.check.
+HASH_LIBRARIES = ("libsodium", "argon2-cffi")
 OWASP_ARGON2 = dict(t=2, m=19456, p=1)  # what Custos and the baseline run with
 DJANGO_ARGON2 = dict(t=2, m=102400, p=8)  # Django's default Argon2 hasher: the issue's sizing
 DJANGO_ARGON2_NAME = "login at Django's default Argon2"
@@ -219,10 +215,11 @@ def hash_limit(library: str, seconds: float = 3.0, params: dict | None = None) -
     # Each process divides the hashes it finished by the time they took: the last hash ends after
     # the window closes, and at ~300 ms a hash (Django's parameters) counting it over the window
     # alone would overstate the limit by several per cent.
-    code = (_HASH_LOOP[library].format(**(params or OWASP_ARGON2)) + "\nimport time; n = 0; start = time.time()\n"
-            "end = start + %s\nwhile time.time() < end:\n    check(); n += 1\nprint(n / (time.time() - start))"
-            % seconds)
-    procs = [subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(os.cpu_count() or 2)]
+    code = ("import time\nfrom bench.hashonly import check\nn = 0; start = time.time(); end = start + %s\n"
+            "while time.time() < end:\n    check(); n += 1\nprint(n / (time.time() - start))" % seconds)
+    env = hashonly_env(library, params or OWASP_ARGON2)
+    procs = [subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+             for _ in range(os.cpu_count() or 2)]
     return sum(float(p.communicate()[0]) for p in procs)
 
 
@@ -312,7 +309,7 @@ def main() -> None:
         c_setup = pool.submit(setup_side, c_env, CUSTOS_SETUP, n_users, mint, custos=True)
         b_setup = pool.submit(setup_side, b_env, BASELINE_SETUP, n_users, mint, custos=False)
         custos, base = c_setup.result(), b_setup.result()
-    limits: dict[str, list[float]] = {library: [] for library in _HASH_LOOP}
+    limits: dict[str, list[float]] = {library: [] for library in HASH_LIBRARIES}
 
     c_port, b_port = 18080, 18081
     C, B = f"http://127.0.0.1:{c_port}", f"http://127.0.0.1:{b_port}"

@@ -15,6 +15,8 @@ import json
 import socket
 import uuid
 
+from custos.exceptions import envelope
+
 # status -> (code, message). Unknown statuses fall back to their class (4xx/5xx).
 _ANSWERS: dict[int, tuple[str, str]] = {
     400: ("bad_request", "The request is not valid HTTP."),
@@ -31,7 +33,8 @@ def answer(status: int, reason: str) -> bytes:
     """The whole HTTP response for a request gunicorn refused."""
     code, message = _ANSWERS.get(status) or _ANSWERS[500 if status >= 500 else 400]
     request_id = uuid.uuid4().hex
-    body = json.dumps({"error": {"code": code, "message": message}, "request_id": request_id}).encode()
+    # no request context here, so the request id is made for this answer
+    body = json.dumps({**envelope(code, message), "request_id": request_id}).encode()
     head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nX-Request-Id: {request_id}\r\nCache-Control: no-store\r\n\r\n")
     return head.encode("latin-1") + body
