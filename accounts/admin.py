@@ -23,9 +23,9 @@ class ProfileInline(admin.StackedInline):
     fields = ("nickname", "avatar", "gender", "birthday", "extra")
 
 
-def _transition(action: str, label: str):  # noqa: ANN202
+def _transition(action: str, label: str):
     @admin.action(description=label, permissions=["change"])
-    def run(modeladmin, request, queryset):  # noqa: ANN001
+    def run(modeladmin, request, queryset):
         done, failed = 0, []
         for user in queryset:
             try:
@@ -44,14 +44,14 @@ def _transition(action: str, label: str):  # noqa: ANN202
 
 
 @admin.action(description="Force logout (end every session)", permissions=["change"])
-def force_logout(modeladmin, request, queryset):  # noqa: ANN001
+def force_logout(modeladmin, request, queryset):
     for user in queryset:
         services.user_token_version_bump(user_id=user.pk, actor=Actor.user(request.user.pk), reason="forced_logout")
     modeladmin.message_user(request, f"Signed out {queryset.count()} account(s) everywhere.", messages.SUCCESS)
 
 
 @admin.action(description="Reset two-factor authentication (lost device)", permissions=["change"])
-def mfa_reset(modeladmin, request, queryset):  # noqa: ANN001
+def mfa_reset(modeladmin, request, queryset):
     from .security.mfa import admin_reset
 
     for user in queryset:
@@ -78,18 +78,18 @@ class UserAdmin(admin.ModelAdmin):
                        "is_superuser", "last_login", "created_at", "updated_at", "deleted_at",
                        "email_verified_at", "phone_verified_at")
 
-    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request) -> bool:
         return False  # accounts are made through the API (policy, invitations, audit)
 
-    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False  # deletion is the "Delete" action: a soft delete that scrubs personal data
 
-    def save_model(self, request, obj, form, change) -> None:  # noqa: ANN001
+    def save_model(self, request, obj, form, change) -> None:
         data = {k: form.cleaned_data.get(k) or None for k in ("username", "email", "phone")}
         data["user_type"] = form.cleaned_data.get("user_type")
         services.admin_user_update(user_id=obj.pk, data=data, actor=Actor.user(request.user.pk))
 
-    def save_formset(self, request, form, formset, change) -> None:  # noqa: ANN001
+    def save_formset(self, request, form, formset, change) -> None:
         for f in formset.forms:
             if f.has_changed() and f.cleaned_data:
                 data = {k: f.cleaned_data.get(k) for k in ("nickname", "avatar", "gender", "birthday", "extra")}
@@ -106,7 +106,7 @@ class TenantAdmin(admin.ModelAdmin):
     readonly_fields = ("status", "created_at", "updated_at")
     actions = ["disable", "enable"]
 
-    def _each(self, request, queryset, fn) -> None:  # noqa: ANN001
+    def _each(self, request, queryset, fn) -> None:
         for t in queryset:
             try:
                 fn(tenant_id=t.pk, actor=Actor.user(request.user.pk))
@@ -114,18 +114,18 @@ class TenantAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{t}: {exc.code}", messages.WARNING)
 
     @admin.action(description="Disable (signs every user of the tenant out)", permissions=["change"])
-    def disable(self, request, queryset):  # noqa: ANN001
+    def disable(self, request, queryset):
         self._each(request, queryset, services.tenant_disable)
 
     @admin.action(description="Enable", permissions=["change"])
-    def enable(self, request, queryset):  # noqa: ANN001
+    def enable(self, request, queryset):
         self._each(request, queryset, services.tenant_enable)
 
-    def save_model(self, request, obj, form, change) -> None:  # noqa: ANN001
+    def save_model(self, request, obj, form, change) -> None:
         if change:
             services.tenant_rename(tenant_id=obj.pk, name=form.cleaned_data["name"], actor=Actor.user(request.user.pk))
         else:
             obj.pk = services.tenant_create(name=form.cleaned_data["name"], actor=Actor.user(request.user.pk)).pk
 
-    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -10,7 +10,7 @@ class AccountsConfig(AppConfig):
         from .models import TotpDevice, User, UserProfile
         from .selectors import me_invalidate
 
-        def stale(sender, instance, **kwargs) -> None:  # noqa: ANN001, ANN003
+        def stale(sender, instance, **kwargs) -> None:
             me_invalidate(instance.pk if sender is User else instance.user_id)
 
         for model in (User, UserProfile, TotpDevice):

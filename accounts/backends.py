@@ -5,7 +5,7 @@ class CustosModelBackend(BaseBackend):
     """Django admin login for staff. API logins go through accounts.services.credentials_verify;
     this backend calls the same function so the rules (status, timing) are the same."""
 
-    def authenticate(self, request, username=None, password=None, **kwargs):  # noqa: ANN001, ANN003
+    def authenticate(self, request, username=None, password=None, **kwargs):
         from . import services
         from custos.exceptions import CustosError
 
@@ -17,7 +17,7 @@ class CustosModelBackend(BaseBackend):
             return None
         return user if user.is_staff else None
 
-    def get_user(self, user_id):  # noqa: ANN001
+    def get_user(self, user_id):
         from .models import User
 
         try:

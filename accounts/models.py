@@ -25,17 +25,17 @@ class Tenant(models.Model):
 class UserManager(BaseUserManager):
     use_in_migrations = True
 
-    def create_user(self, username: str | None = None, password: str | None = None, **extra):  # noqa: ANN003
+    def create_user(self, username: str | None = None, password: str | None = None, **extra):
         from . import services
 
         return services.user_create(username=username, password=password, **extra)
 
-    def create_superuser(self, username: str | None = None, password: str | None = None, **extra):  # noqa: ANN003
+    def create_superuser(self, username: str | None = None, password: str | None = None, **extra):
         extra.setdefault("user_type", User.UserType.STAFF)
         extra["is_superuser"] = True
         return self.create_user(username=username, password=password, **extra)
 
-    def get_by_natural_key(self, username: str):  # noqa: ANN201
+    def get_by_natural_key(self, username: str):
         return self.get(username=username)
 
 
@@ -107,14 +107,14 @@ class User(AbstractBaseUser):
     def totp_devices_confirmed(self) -> bool:
         return TotpDevice.objects.filter(user_id=self.pk, confirmed=True).exists()
 
-    def has_perm(self, perm: str, obj=None) -> bool:  # noqa: ANN001
+    def has_perm(self, perm: str, obj=None) -> bool:
         from django.contrib.auth import get_backends
 
         if self.is_active and self.is_superuser:
             return True
         return any(getattr(b, "has_perm", lambda *a: False)(self, perm, obj) for b in get_backends())
 
-    def has_perms(self, perm_list, obj=None) -> bool:  # noqa: ANN001
+    def has_perms(self, perm_list, obj=None) -> bool:
         return all(self.has_perm(p, obj) for p in perm_list)
 
     def has_module_perms(self, app_label: str) -> bool:

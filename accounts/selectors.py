@@ -18,7 +18,7 @@ def identifier_taken(*, username: str | None, email: str | None, phone: str | No
 
 
 def _by_identifier(lookup: str) -> Prepared:
-    def build(value: str):  # noqa: ANN202
+    def build(value: str):
         from django.db.models import Exists, F, OuterRef
 
         from .models import TotpDevice
@@ -61,8 +61,8 @@ def user_public(user: User) -> dict:
 ME_CONTRIBUTORS: dict[str, "Callable[[User], object]"] = {}
 
 
-def me_contributor(name: str):  # noqa: ANN201
-    def register(fn):  # noqa: ANN001, ANN202
+def me_contributor(name: str):
+    def register(fn):
         ME_CONTRIBUTORS[name] = fn
         return fn
 
@@ -178,7 +178,7 @@ def admin_user_row(user: User) -> dict:
 
 
 def admin_users(*, tenant_ids: list[int] | None, tenant_id: int | None = None, status: str | None = None,
-                user_type: str | None = None, q: str | None = None):  # noqa: ANN201
+                user_type: str | None = None, q: str | None = None):
     """The filtered user query behind GET /v1/admin/users (one query per page: the profile
     comes by join). tenant_ids None means every tenant (platform rights)."""
     qs = User.objects.select_related("profile")

@@ -29,12 +29,12 @@ class HttpSmsBackend(SmsBackend):
     """POST {"to", "text"} with a bearer token to CUSTOS_SMS_HTTP_URL; 2xx means accepted."""
 
     def send(self, to: str, text: str) -> None:
-        url = conf("SMS_HTTP_URL")
+        url = conf().sms_http_url
         if not url:
             raise RuntimeError("CUSTOS_SMS_HTTP_URL is not set")
         req = urllib.request.Request(url, data=json.dumps({"to": to, "text": text}).encode(), method="POST",
                                      headers={"Content-Type": "application/json",
-                                              "Authorization": f"Bearer {conf('SMS_HTTP_TOKEN')}"})
+                                              "Authorization": f"Bearer {conf().sms_http_token}"})
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - operator-configured URL
             if not 200 <= resp.status < 300:
                 raise RuntimeError(f"SMS gateway answered {resp.status}")
@@ -50,4 +50,4 @@ class MemorySmsBackend(SmsBackend):
 
 
 def backend() -> SmsBackend:
-    return import_string(conf("SMS_BACKEND"))()
+    return import_string(conf().sms_backend)()

@@ -41,7 +41,7 @@ def send_code(challenge_id: int, sealed_code: str) -> None:
     code = unseal(sealed_code)
     template = "accounts/code_email.txt" if ch.channel == "email" else "accounts/code_sms.txt"
     _deliver(ch.channel, ch.destination, f"Your {SITE} code", template,
-             {"code": code, "minutes": max(1, conf("OTP_TTL") // 60), "purpose": ch.purpose})
+             {"code": code, "minutes": max(1, conf().otp_ttl // 60), "purpose": ch.purpose})
     log.info("code sent", extra={"challenge_id": ch.pk, "channel": ch.channel, "purpose": ch.purpose})
 
 
@@ -54,13 +54,13 @@ def send_password_link(token_id: int, sealed_token: str) -> None:
         return
     token = unseal(sealed_token)
     if row.purpose == "invite":
-        link = conf("INVITE_URL").format(token=token)
+        link = conf().invite_url.format(token=token)
         _deliver("email", row.user.email, f"Your {SITE} account", "accounts/invite_email.txt",
-                 {"link": link, "days": max(1, conf("INVITE_TOKEN_TTL") // 86400)})
+                 {"link": link, "days": max(1, conf().invite_token_ttl // 86400)})
     else:
-        link = conf("RESET_URL").format(token=token)
+        link = conf().reset_url.format(token=token)
         _deliver("email", row.user.email, f"Reset your {SITE} password", "accounts/reset_email.txt",
-                 {"link": link, "minutes": conf("RESET_TOKEN_TTL") // 60})
+                 {"link": link, "minutes": conf().reset_token_ttl // 60})
     log.info("password link sent", extra={"token_id": row.pk, "purpose": row.purpose})
 
 

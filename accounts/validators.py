@@ -7,7 +7,7 @@ class MaximumLengthValidator:
 
     max_length = 4096
 
-    def validate(self, password: str, user=None) -> None:  # noqa: ANN001
+    def validate(self, password: str, user=None) -> None:
         if len(password) > self.max_length:
             raise ValidationError("This password is too long.", code="password_too_long")
 

@@ -9,12 +9,12 @@ class _IdFilter(admin.SimpleListFilter):
 
     field = ""
 
-    def lookups(self, request, model_admin):  # noqa: ANN001, ANN201
+    def lookups(self, request, model_admin):
         recent = (AuditEvent.objects.exclude(**{f"{self.field}__isnull": True}).order_by("-id")
                   .values_list(self.field, flat=True)[:500])
         return [(str(v), str(v)) for v in sorted(set(recent))[:30]]
 
-    def queryset(self, request, queryset):  # noqa: ANN001, ANN201
+    def queryset(self, request, queryset):
         value = self.value()
         return queryset.filter(**{self.field: int(value)}) if value and value.isdigit() else queryset
 
@@ -38,11 +38,11 @@ class AuditEventAdmin(admin.ModelAdmin):
     show_full_result_count = False
     ordering = ("-id",)
 
-    def has_add_permission(self, request):  # noqa: ANN001
+    def has_add_permission(self, request):
         return False
 
-    def has_change_permission(self, request, obj=None):  # noqa: ANN001
+    def has_change_permission(self, request, obj=None):
         return False
 
-    def has_delete_permission(self, request, obj=None):  # noqa: ANN001
+    def has_delete_permission(self, request, obj=None):
         return False

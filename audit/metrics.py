@@ -11,14 +11,14 @@ from .models import AuditEvent, ExportCursor, JobRun
 
 
 @state_collector("audit")
-def audit_state():  # noqa: ANN201
+def audit_state():
     backlog = GaugeMetricFamily("custos_audit_export_backlog", "Events a sink has not acknowledged yet", labels=["sink"])
     lag = GaugeMetricFamily("custos_audit_export_lag_seconds", "Age of the oldest event a sink has not acknowledged",
                             labels=["sink"])
     now = timezone.now()
     last_id = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
     cursors = dict(ExportCursor.objects.values_list("sink", "last_event_id"))
-    for sink in conf("SINKS"):
+    for sink in conf().sinks:
         position = cursors.get(sink, 0)
         backlog.add_metric([sink], max(0, last_id - position))
         oldest = (AuditEvent.objects.filter(id__gt=position).order_by("id").values_list("occurred_at", flat=True)

@@ -55,7 +55,7 @@ def _nudge_export() -> None:
     from .conf import conf
 
     global _last_nudge
-    if not conf("SINKS"):
+    if not conf().sinks:
         return
     now = time.monotonic()
     if now - _last_nudge < 1.0:
@@ -95,7 +95,7 @@ def event_record(*, action: str, actor: Actor, result: str = Result.SUCCESS, sub
 
 
 # ---- export (transactional outbox) and retention ---------------------------------------------
-def _job_start(name: str):  # noqa: ANN202
+def _job_start(name: str):
     from .models import JobRun
 
     JobRun.objects.update_or_create(name=name, defaults={"last_started_at": timezone.now()})
@@ -117,7 +117,7 @@ def _exportable(after_id: int, batch: int) -> list[AuditEvent]:
     from .conf import conf
 
     rows = list(AuditEvent.objects.filter(id__gt=after_id).order_by("id")[:batch])
-    settle = timezone.now() - timedelta(seconds=conf("SETTLE_SECONDS"))
+    settle = timezone.now() - timedelta(seconds=conf().settle_seconds)
     out: list[AuditEvent] = []
     prev = after_id
     for e in rows:
@@ -146,7 +146,7 @@ def export_run(*, sink_name: str, max_batches: int = 100) -> int:
         for _ in range(max_batches):
             with transaction.atomic():
                 cursor, _ = ExportCursor.objects.select_for_update().get_or_create(sink=sink_name)
-                events = _exportable(cursor.last_event_id, conf("BATCH"))
+                events = _exportable(cursor.last_event_id, conf().batch)
                 if not events:
                     break
                 sink.send([event_dict(e) for e in events])
@@ -171,8 +171,8 @@ def purge_run() -> int:
     from .models import ExportCursor
 
     _job_start("purge")
-    cutoff = timezone.now() - timedelta(days=conf("RETENTION_DAYS"))
-    sinks = conf("SINKS")
+    cutoff = timezone.now() - timedelta(days=conf().retention_days)
+    sinks = conf().sinks
     acked = min([ExportCursor.objects.filter(sink=s).values_list("last_event_id", flat=True).first() or 0
                  for s in sinks], default=None)
     deleted = 0
@@ -180,7 +180,7 @@ def purge_run() -> int:
         qs = AuditEvent.objects.filter(occurred_at__lt=cutoff)
         if acked is not None:
             qs = qs.filter(id__lte=acked)
-        ids = list(qs.order_by("id").values_list("id", flat=True)[: conf("PURGE_BATCH")])
+        ids = list(qs.order_by("id").values_list("id", flat=True)[: conf().purge_batch])
         if not ids:
             break
         with transaction.atomic():

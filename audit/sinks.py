@@ -33,8 +33,8 @@ class RabbitMQSink(Sink):
     def __init__(self) -> None:
         from kombu import Connection, Exchange
 
-        self.exchange = Exchange(conf("AMQP_EXCHANGE"), type="topic", durable=True)
-        self.conn = Connection(conf("AMQP_URL"), transport_options={"confirm_publish": True},
+        self.exchange = Exchange(conf().amqp_exchange, type="topic", durable=True)
+        self.conn = Connection(conf().amqp_url, transport_options={"confirm_publish": True},
                                connect_timeout=5)
 
     def send(self, events: list[dict[str, Any]]) -> None:
@@ -59,8 +59,8 @@ class WebhookSink(Sink):
     def send(self, events: list[dict[str, Any]]) -> None:
         body = json.dumps({"events": events}, separators=(",", ":"), sort_keys=True).encode()
         ts = str(int(time.time()))
-        sig = hmac.new(conf("WEBHOOK_SECRET").encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-        req = urllib.request.Request(conf("WEBHOOK_URL"), data=body, method="POST", headers={
+        sig = hmac.new(conf().webhook_secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+        req = urllib.request.Request(conf().webhook_url, data=body, method="POST", headers={
             "Content-Type": "application/json", "X-Custos-Timestamp": ts, "X-Custos-Signature": f"sha256={sig}"})
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - operator-configured URL
             if not 200 <= resp.status < 300:
@@ -77,14 +77,14 @@ class ElasticsearchSink(Sink):
         from elasticsearch import Elasticsearch
 
         kwargs: dict[str, Any] = {"request_timeout": 10}
-        if conf("ES_API_KEY"):
-            kwargs["api_key"] = conf("ES_API_KEY")
-        self.client = Elasticsearch(conf("ES_URL"), **kwargs)
+        if conf().es_api_key:
+            kwargs["api_key"] = conf().es_api_key
+        self.client = Elasticsearch(conf().es_url, **kwargs)
 
     def send(self, events: list[dict[str, Any]]) -> None:
         ops: list[dict[str, Any]] = []
         for event in events:
-            ops.append({"index": {"_index": conf("ES_INDEX"), "_id": event["event_id"]}})
+            ops.append({"index": {"_index": conf().es_index, "_id": event["event_id"]}})
             ops.append(event)
         answer = self.client.bulk(operations=ops)
         if answer.get("errors"):

@@ -15,7 +15,7 @@ def export_all() -> dict[str, int | str]:
     """Beat runs this every 10 s and event_record nudges it after commit. A sink that is down
     keeps its backlog; the others go on."""
     out: dict[str, int | str] = {}
-    for name in conf("SINKS"):
+    for name in conf().sinks:
         try:
             out[name] = services.export_run(sink_name=name)
         except Exception as exc:  # noqa: BLE001

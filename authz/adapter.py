@@ -60,12 +60,12 @@ class CustosAdapter(FilteredAdapter, BatchAdapter, UpdateAdapter):
         self._filtered = False
 
     # ---- loading -------------------------------------------------------------------------
-    def load_policy(self, model) -> None:  # noqa: ANN001
+    def load_policy(self, model) -> None:
         self._filtered = False
         for row in CasbinRule.objects.order_by("id").iterator(chunk_size=10000):
             persist.load_policy_line(str(row), model)
 
-    def load_filtered_policy(self, model, filter: DomainFilter) -> None:  # noqa: ANN001, A002
+    def load_filtered_policy(self, model, filter: DomainFilter) -> None:  # noqa: A002
         self._filtered = True
         for ptype, v0, v1, v2, v3 in fetch_rows(filter.domains):
             values = [v for v in (v0, v1, v2, v3) if v is not None]
@@ -75,7 +75,7 @@ class CustosAdapter(FilteredAdapter, BatchAdapter, UpdateAdapter):
         return self._filtered
 
     # ---- writing -------------------------------------------------------------------------
-    def save_policy(self, model) -> bool:  # noqa: ANN001
+    def save_policy(self, model) -> bool:
         with transaction.atomic():
             CasbinRule.objects.all().delete()
             rows = [_row(ptype, rule) for sec in ("p", "g") if sec in model.model
@@ -136,7 +136,7 @@ class CustosAdapter(FilteredAdapter, BatchAdapter, UpdateAdapter):
                 changed |= CasbinRule.objects.filter(rule_key=rule_key(ptype, list(old))).update(**fields) > 0
         return changed
 
-    def update_filtered_policies(self, sec, ptype, new_rules, field_index, *field_values):  # noqa: ANN001, ANN201
+    def update_filtered_policies(self, sec, ptype, new_rules, field_index, *field_values):
         with transaction.atomic():
             self.remove_filtered_policy(sec, ptype, field_index, *field_values)
             self.add_policies(sec, ptype, new_rules)

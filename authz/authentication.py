@@ -48,7 +48,7 @@ def _lookup(key_id: str) -> tuple[str | None, str]:
     return value
 
 
-def principal_from_api_key(http_request) -> ServicePrincipal | None:  # noqa: ANN001
+def principal_from_api_key(http_request) -> ServicePrincipal | None:
     """The service behind `Authorization: ApiKey …` of a Django request; None for another scheme."""
     header = http_request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, credential = header.partition(" ")
@@ -65,11 +65,11 @@ def principal_from_api_key(http_request) -> ServicePrincipal | None:  # noqa: AN
 
 
 class ServiceKeyAuthentication(BaseAuthentication):
-    def authenticate(self, request):  # noqa: ANN001, ANN201
+    def authenticate(self, request):
         principal = principal_from_api_key(request._request)
         return (principal, None) if principal is not None else None
 
-    def authenticate_header(self, request) -> str:  # noqa: ANN001
+    def authenticate_header(self, request) -> str:
         return "ApiKey"
 
 

@@ -14,10 +14,10 @@ def admin_object(app_label: str, model: str) -> str:
 
 
 class CasbinAdminBackend(BaseBackend):
-    def authenticate(self, request, **kwargs):  # noqa: ANN001, ANN003, ANN201
+    def authenticate(self, request, **kwargs):
         return None  # authentication is accounts' backend; this one only answers permissions
 
-    def has_perm(self, user_obj, perm: str, obj=None) -> bool:  # noqa: ANN001
+    def has_perm(self, user_obj, perm: str, obj=None) -> bool:
         if not getattr(user_obj, "is_active", False) or not getattr(user_obj, "is_staff", False):
             return False
         app_label, _, codename = perm.partition(".")
@@ -26,7 +26,7 @@ class CasbinAdminBackend(BaseBackend):
             return False
         return enforcer().enforce(user_subject(user_obj.pk), PLATFORM_DOMAIN, admin_object(app_label, model), action)
 
-    def has_module_perms(self, user_obj, app_label: str) -> bool:  # noqa: ANN001
+    def has_module_perms(self, user_obj, app_label: str) -> bool:
         if not getattr(user_obj, "is_active", False) or not getattr(user_obj, "is_staff", False):
             return False
         probe = f"/admin/{app_label}/x"

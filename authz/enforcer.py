@@ -178,7 +178,7 @@ def parse_watcher_message(raw: str, own_id: str | None) -> list[str]:
     return [FULL_RELOAD]
 
 
-def start_watcher(callback):  # noqa: ANN001, ANN201
+def start_watcher(callback):
     from redis_watcher import WatcherOptions, new_watcher
 
     url = urlparse(conf().redis_url)

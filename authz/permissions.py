@@ -9,7 +9,7 @@ from .selectors import may
 from .subjects import PLATFORM_DOMAIN, service_subject, tenant_domain, user_subject
 
 
-def subject_of(principal) -> str | None:  # noqa: ANN001
+def subject_of(principal) -> str | None:
     if principal is None or not getattr(principal, "is_authenticated", False):
         return None
     if getattr(principal, "is_service", False):
@@ -17,7 +17,7 @@ def subject_of(principal) -> str | None:  # noqa: ANN001
     return user_subject(principal.id)
 
 
-def is_superuser(principal) -> bool:  # noqa: ANN001
+def is_superuser(principal) -> bool:
     if getattr(principal, "is_service", False) or principal is None:
         return False
     from accounts.selectors import user_get
@@ -26,7 +26,7 @@ def is_superuser(principal) -> bool:  # noqa: ANN001
     return bool(user and user.is_active and user.is_superuser)
 
 
-def allowed(request, domain: str, obj: str, act: str) -> bool:  # noqa: ANN001
+def allowed(request, domain: str, obj: str, act: str) -> bool:
     subject = subject_of(request.user)
     if subject is None:
         return False
@@ -44,7 +44,7 @@ class HasPolicy(BasePermission):
     def on(cls, obj: str, act: str) -> type["HasPolicy"]:
         return type(f"HasPolicy_{obj}_{act}", (cls,), {"obj": obj, "act": act})
 
-    def has_permission(self, request, view) -> bool:  # noqa: ANN001
+    def has_permission(self, request, view) -> bool:
         principal = request.user
         domain = PLATFORM_DOMAIN if getattr(principal, "is_service", False) else tenant_domain(
             getattr(principal, "tenant_id", None))
@@ -54,10 +54,10 @@ class HasPolicy(BasePermission):
 class CasbinPolicyProvider:
     """authz's answers to custos.policy questions from lower rooms."""
 
-    def allowed(self, request, tenant_id: int | None, obj: str, act: str) -> bool:  # noqa: ANN001
+    def allowed(self, request, tenant_id: int | None, obj: str, act: str) -> bool:
         return allowed(request, tenant_domain(tenant_id), obj, act)
 
-    def tenants_visible(self, request, obj: str, act: str) -> list[int] | None:  # noqa: ANN001
+    def tenants_visible(self, request, obj: str, act: str) -> list[int] | None:
         if allowed(request, PLATFORM_DOMAIN, obj, act):
             return None
         tenant_id = getattr(request.user, "tenant_id", None)
@@ -65,7 +65,7 @@ class CasbinPolicyProvider:
             return [tenant_id]
         return []
 
-    def grant_roles(self, *, user_id: int, tenant_id: int | None, roles: list[str], actor) -> None:  # noqa: ANN001
+    def grant_roles(self, *, user_id: int, tenant_id: int | None, roles: list[str], actor) -> None:
         from .services import subject_role_grant
         from .subjects import check_role_name
 

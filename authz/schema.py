@@ -5,6 +5,6 @@ class ServiceKeyScheme(OpenApiAuthenticationExtension):
     target_class = "authz.authentication.ServiceKeyAuthentication"
     name = "ApiKey"
 
-    def get_security_definition(self, auto_schema):  # noqa: ANN001, ANN201
+    def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": "Authorization",
                 "description": "`ApiKey <key id>.<secret>` (create with `manage.py create_service_key`)"}

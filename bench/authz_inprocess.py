@@ -90,7 +90,7 @@ def main() -> None:
     print(json.dumps(out))
 
 
-def batch_timing(args) -> dict:  # noqa: ANN001
+def batch_timing(args) -> dict:
     """Server time of POST /v1/authz/check-batch with 100 checks, through the whole Django
     stack (middleware, service-key authentication, parsing, engine, rendering)."""
     from django.db import transaction

@@ -33,7 +33,7 @@ else:
         return _HASHER.verify(_HASH_STR, _PASSWORD)
 
 
-def app(environ: dict, start_response):  # noqa: ANN201
+def app(environ: dict, start_response):
     if environ["REQUEST_METHOD"] == "POST":
         environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         check()

@@ -33,7 +33,7 @@ PASSWORD = "bench passphrase 2026"
 LOGIN_BODY = '{"username": "%s", "password": "' + PASSWORD + '"}'  # wrk fills in each username
 
 
-def sh(args: list[str], env: dict | None = None, **kw) -> str:  # noqa: ANN003
+def sh(args: list[str], env: dict | None = None, **kw) -> str:
     proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, **kw)
     if proc.returncode != 0:
         raise RuntimeError(f"{args[:4]}: {proc.stderr[-3000:]}")

@@ -87,7 +87,7 @@ def fmt(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:,.2f}" if value < 10 else f"{value:,.1f}"
 
 
-def table(rows) -> str:  # noqa: ANN001
+def table(rows) -> str:
     lines = ["| assignments | metric | Custos | stock Enforcer | stock / Custos |", "|---|---|---|---|---|"]
     for scale, c, s in rows:
         for key, label in (("p50_us", "check p50 (µs)"), ("p99_us", "check p99 (µs)"),

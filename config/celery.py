@@ -12,7 +12,7 @@ REQUEST_ID_HEADER = "custos_request_id"
 
 
 @before_task_publish.connect
-def _carry_request_id(headers=None, **kwargs):  # noqa: ANN001, ANN003
+def _carry_request_id(headers=None, **kwargs):
     """The request that queued a task names it in the task's headers..."""
     from custos import context
 
@@ -21,7 +21,7 @@ def _carry_request_id(headers=None, **kwargs):  # noqa: ANN001, ANN003
 
 
 @task_prerun.connect
-def _adopt_request_id(task=None, **kwargs):  # noqa: ANN001, ANN003
+def _adopt_request_id(task=None, **kwargs):
     """...and the worker logs under that id while it runs the task."""
     from custos import context
 
@@ -31,7 +31,7 @@ def _adopt_request_id(task=None, **kwargs):  # noqa: ANN001, ANN003
 
 
 @task_postrun.connect
-def _drop_request_id(task=None, **kwargs):  # noqa: ANN001, ANN003
+def _drop_request_id(task=None, **kwargs):
     from custos import context
 
     token = getattr(task.request, "_custos_ctx", None) if task is not None else None

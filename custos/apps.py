@@ -2,7 +2,7 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 
-def _private_sqlite_file(sender, using="default", **kwargs) -> None:  # noqa: ANN001, ANN003
+def _private_sqlite_file(sender, using="default", **kwargs) -> None:
     """The embedded database holds password hashes: readable by its owner only."""
     import os
 

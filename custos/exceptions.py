@@ -153,17 +153,17 @@ def json_error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(envelope(code, message), status=status)
 
 
-def handler400(request, exception=None):  # noqa: ANN001 - Django's handler signature
+def handler400(request, exception=None):
     return json_error(400, "validation_error", "Bad request.")
 
 
-def handler403(request, exception=None):  # noqa: ANN001
+def handler403(request, exception=None):
     return json_error(403, "permission_denied", "You do not have permission to do this.")
 
 
-def handler404(request, exception=None):  # noqa: ANN001
+def handler404(request, exception=None):
     return json_error(404, "not_found", "Not found.")
 
 
-def handler500(request):  # noqa: ANN001
+def handler500(request):
     return json_error(500, "internal_error", "An internal error occurred.")

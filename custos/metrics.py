@@ -22,7 +22,7 @@ AUTHZ_CHECKS = Counter("custos_authz_checks", "Authorization decisions", ["decis
 STATE_COLLECTORS: dict[str, Callable[[], Iterable]] = {}
 
 
-def state_collector(name: str):  # noqa: ANN201
+def state_collector(name: str):
     def register(fn: Callable[[], Iterable]) -> Callable[[], Iterable]:
         STATE_COLLECTORS[name] = fn
         return fn
@@ -33,7 +33,7 @@ def state_collector(name: str):  # noqa: ANN201
 class StateCollector:
     """prometheus_client collector over the registered state functions."""
 
-    def collect(self):  # noqa: ANN201
+    def collect(self):
         for fn in STATE_COLLECTORS.values():
             try:
                 yield from fn()

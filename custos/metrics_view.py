@@ -12,7 +12,7 @@ _state = StateCollector()
 
 
 @require_GET
-def metrics(request):  # noqa: ANN001
+def metrics(request):
     """Every worker's counters (gunicorn multiprocess mode when PROMETHEUS_MULTIPROC_DIR is
     set) plus the state gauges, read once per scrape."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -22,11 +22,11 @@ class RequestContextMiddleware:
     """Request id, client address, user agent and device id for everything downstream;
     refuses oversized bodies before anything parses them."""
 
-    def __init__(self, get_response):  # noqa: ANN001
+    def __init__(self, get_response):
         self.get_response = get_response
         self.max_body = settings.CUSTOS_MAX_BODY_BYTES
 
-    def __call__(self, request):  # noqa: ANN001
+    def __call__(self, request):
         started = time.perf_counter()
         meta = request.META
         incoming = meta.get("HTTP_X_REQUEST_ID", "")
@@ -86,7 +86,7 @@ class AdminStackMiddleware:
     layer costs every request something even when it does nothing, so the API's requests
     skip this stack entirely and the admin's run it as Django would."""
 
-    def __init__(self, get_response):  # noqa: ANN001
+    def __init__(self, get_response):
         from django.core.handlers.exception import convert_exception_to_response
         from django.utils.module_loading import import_string
 
@@ -96,7 +96,7 @@ class AdminStackMiddleware:
             handler = convert_exception_to_response(import_string(dotted)(handler))
         self.admin = handler
 
-    def __call__(self, request):  # noqa: ANN001, ANN204
+    def __call__(self, request):
         if request.path_info.startswith(ADMIN_PREFIXES):
             return self.admin(request)
         return self.get_response(request)

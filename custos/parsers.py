@@ -11,7 +11,7 @@ class StrictJSONParser(JSONParser):
 
     NaN/Infinity are refused (not JSON); the body must be UTF-8."""
 
-    def parse(self, stream, media_type=None, parser_context=None):  # noqa: ANN001
+    def parse(self, stream, media_type=None, parser_context=None):
         try:
             raw = stream.read() if stream is not None else b""
         except Exception as exc:  # RequestDataTooBig and friends

@@ -13,21 +13,21 @@ class LeanPrometheusAfterMiddleware(PrometheusAfterMiddleware):
     # call; the children it returns live as long as the metric, so each is looked up once.
     _children: dict[tuple, object] = {}
 
-    def _child(self, metric, *values: str):  # noqa: ANN001, ANN202
+    def _child(self, metric, *values: str):
         key = (id(metric), *values)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = metric.labels(*values)
         return child
 
-    def process_request(self, request):  # noqa: ANN001, ANN201
+    def process_request(self, request):
         self._child(self.metrics.requests_by_method, self._method(request)).inc()
         request.prometheus_after_middleware_event = Time()
 
-    def process_view(self, request, view_func, *view_args, **view_kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+    def process_view(self, request, view_func, *view_args, **view_kwargs):
         return None
 
-    def process_response(self, request, response):  # noqa: ANN001, ANN201
+    def process_response(self, request, response):
         method = self._method(request)
         name = self._get_view_name(request)
         self._child(self.metrics.responses_by_status_view_method, str(response.status_code), name, method).inc()

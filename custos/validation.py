@@ -40,7 +40,7 @@ def require_str(data: dict, field: str, *, max_length: int = 4096, required: boo
     return value
 
 
-def body_of(request) -> dict:  # noqa: ANN001
+def body_of(request) -> dict:
     """A DRF request's JSON object (StrictJSONParser already refuses anything else; this keeps
     a view honest if another parser is ever configured)."""
     if not isinstance(request.data, dict):

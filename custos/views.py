@@ -7,12 +7,12 @@ from django.views.decorators.http import require_GET
 
 
 @require_GET
-def healthz(request):  # noqa: ANN001
+def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
 @require_GET
-def readyz(request):  # noqa: ANN001
+def readyz(request):
     from keys import selectors as key_selectors
 
     checks: dict[str, str] = {}

@@ -9,7 +9,7 @@ from .selectors import key_states
 
 
 @state_collector("keys")
-def key_state():  # noqa: ANN201
+def key_state():
     age = GaugeMetricFamily("custos_signing_key_age_seconds", "Age of the key that signs tokens now")
     published = GaugeMetricFamily("custos_jwks_keys", "Keys published in the JWKS")
     now = timezone.now()

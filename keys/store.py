@@ -17,7 +17,7 @@ class FilesystemKeyStore:
             raise ValueError("bad kid")
         return self.dir / f"{kid}.pem"
 
-    def put(self, kid: str, private_key) -> None:  # noqa: ANN001
+    def put(self, kid: str, private_key) -> None:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.dir, 0o700)
         pem = private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -26,7 +26,7 @@ class FilesystemKeyStore:
         with os.fdopen(fd, "wb") as fh:
             fh.write(pem)
 
-    def get(self, kid: str):  # noqa: ANN201
+    def get(self, kid: str):
         try:
             data = self._path(kid).read_bytes()
         except FileNotFoundError:

@@ -32,7 +32,7 @@ class TokenPrincipal:
         return self.id
 
 
-def principal_from_bearer(http_request) -> TokenPrincipal | None:  # noqa: ANN001
+def principal_from_bearer(http_request) -> TokenPrincipal | None:
     """The principal of a Django request's bearer token; None without one; CustosError for a
     bad one. Shared by the DRF authentication class and the lean hot-path views."""
     header = http_request.META.get("HTTP_AUTHORIZATION")
@@ -47,15 +47,15 @@ def principal_from_bearer(http_request) -> TokenPrincipal | None:  # noqa: ANN00
 class AccessTokenAuthentication(JWTAuthentication):
     www_authenticate_realm = "custos"
 
-    def authenticate(self, request):  # noqa: ANN001, ANN201
+    def authenticate(self, request):
         principal = principal_from_bearer(request._request)
         return (principal, principal.claims) if principal is not None else None
 
-    def authenticate_header(self, request) -> str:  # noqa: ANN001
+    def authenticate_header(self, request) -> str:
         return f'Bearer realm="{self.www_authenticate_realm}"'
 
 
-def _principal(http_request, raw: str) -> TokenPrincipal:  # noqa: ANN001
+def _principal(http_request, raw: str) -> TokenPrincipal:
     raw = raw.strip()
     if not raw or " " in raw:
         raise TokenInvalid()

@@ -44,11 +44,11 @@ def _failure_bookkeeping(*, identifier: str, count: int, method: str, code: str)
         if user is None:
             return
         risk.history_record(user=user, method=method, result="failure")
-        if count == account_conf("LOGIN_DELAY_AFTER"):
+        if count == account_conf().login_delay_after:
             metrics.LOCKOUTS.labels("delay").inc()
             event_record(action=Action.LOGIN_THROTTLED, actor=Actor.system("bruteforce"), subject_user_id=user.pk,
                          tenant_id=user.tenant_id, metadata={"consecutive_failures": count})
-        if count >= account_conf("LOGIN_HARD_LOCK_AFTER") and user.status == User.Status.ACTIVE:
+        if count >= account_conf().login_hard_lock_after and user.status == User.Status.ACTIVE:
             metrics.LOCKOUTS.labels("hard").inc()
             account_services.user_transition(user_id=user.pk, action="lock", actor=Actor.system("bruteforce"),
                                              reason="too_many_failures")
@@ -180,14 +180,14 @@ def otp_send(*, channel: object, destination: object) -> int:
 
     ch, dest = _otp_destination(channel, destination)
     ip = context.current().ip
-    throttle.counted_limit(f"otp:dest:{ch}:{dest}", account_conf("OTP_DEST_SENDS_PER_HOUR"), 3600)
+    throttle.counted_limit(f"otp:dest:{ch}:{dest}", account_conf().otp_dest_sends_per_hour, 3600)
     if ip:
-        throttle.counted_limit(f"otp:ip:{ip}", account_conf("OTP_IP_SENDS_PER_HOUR"), 3600)
+        throttle.counted_limit(f"otp:ip:{ip}", account_conf().otp_ip_sends_per_hour, 3600)
     field = "email" if ch == "email" else "phone"
     user = account_selectors.user_by_identifier(field, dest)
-    if user is not None or account_conf("OTP_SELF_REGISTRATION"):
+    if user is not None or account_conf().otp_self_registration:
         account_services.otp_issue(purpose="login", channel=ch, destination=dest, user=user)
-    return account_conf("OTP_RESEND_COOLDOWN")
+    return account_conf().otp_resend_cooldown
 
 
 def _otp_destination(channel: object, destination: object) -> tuple[str, str]:
@@ -231,7 +231,7 @@ def otp_login(*, channel: object, destination: object, code: object) -> TokenPai
     field = "email" if ch == "email" else "phone"
     user = account_selectors.user_by_identifier(field, dest)
     if user is None:
-        if not account_conf("OTP_SELF_REGISTRATION"):
+        if not account_conf().otp_self_registration:
             from accounts.errors import OtpInvalid
 
             raise OtpInvalid()

@@ -5,5 +5,5 @@ class AccessTokenScheme(OpenApiAuthenticationExtension):
     target_class = "sessions_app.authentication.AccessTokenAuthentication"
     name = "BearerAuth"
 
-    def get_security_definition(self, auto_schema):  # noqa: ANN001, ANN201
+    def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (typ at+jwt)"}

@@ -28,7 +28,7 @@ def owner_of(*, user_id: int | None = None, session_id: str | None = None) -> tu
     return User.objects.filter(pk=user_id).values_list("id", "tenant_id").first()
 
 
-def revocations_since(*, since, horizon_seconds: int) -> dict:  # noqa: ANN001
+def revocations_since(*, since, horizon_seconds: int) -> dict:
     """Kicks and ended sessions since a moment (or within the access-token horizon)."""
     from datetime import timedelta
 

@@ -17,12 +17,12 @@ class CustosAccessToken(AccessToken):
     def lifetime(self) -> timedelta:  # type: ignore[override]
         return timedelta(seconds=conf().access_ttl)
 
-    def __init__(self, token=None, verify: bool = True) -> None:  # noqa: ANN001
+    def __init__(self, token=None, verify: bool = True) -> None:
         super().__init__(token, verify)
         # TOKEN_TYPE_CLAIM is None (the type is the `typ` header): drop simplejwt's placeholder.
         self.payload.pop(None, None)
 
-    def get_token_backend(self):  # noqa: ANN201
+    def get_token_backend(self):
         return token_backend()
 
     def verify_token_type(self) -> None:

@@ -20,7 +20,7 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
-def pytest_sessionstart(session):  # noqa: ANN001
+def pytest_sessionstart(session):
     """With CUSTOS_TEST_SERVICES=1 a missing service fails the run instead of skipping tests."""
     if not SERVICES:
         return
@@ -30,13 +30,13 @@ def pytest_sessionstart(session):  # noqa: ANN001
         pytest.exit(f"CUSTOS_TEST_SERVICES=1 but not reachable: {', '.join(missing)}", returncode=3)
 
 
-def pytest_report_header(config):  # noqa: ANN001
+def pytest_report_header(config):
     return [f"custos database: {settings.DATABASES['default']['ENGINE']}, "
             f"cache: {settings.CACHES['default']['BACKEND']}"]
 
 
 @pytest.fixture(autouse=True)
-def _isolated_state(tmp_path_factory, settings):  # noqa: ANN001
+def _isolated_state(tmp_path_factory, settings):
     """Each test gets its own key directory and starts with empty per-process caches."""
     from django.core.cache import cache
 
@@ -58,7 +58,7 @@ def _isolated_state(tmp_path_factory, settings):  # noqa: ANN001
 
 
 @pytest.fixture
-def signing_key(db):  # noqa: ANN001
+def signing_key(db):
     from audit.services import Actor
     from keys import services
 
@@ -71,7 +71,7 @@ def api() -> APIClient:
 
 
 @pytest.fixture
-def user(db):  # noqa: ANN001
+def user(db):
     return UserFactory()
 
 
@@ -90,7 +90,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 
 
-def grant(user, role: str, tenant_id: int | None = None) -> None:  # noqa: ANN001
+def grant(user, role: str, tenant_id: int | None = None) -> None:
     """Give a user a role (through the service, as an operator would)."""
     from audit.services import Actor
     from authz.services import platform_roles_seed, subject_role_grant
@@ -107,7 +107,7 @@ _CODES: set[str] = set()  # 6-digit codes: never in an event's metadata
 
 
 @pytest.fixture(autouse=True)
-def _audit_trail_holds_no_secrets(request, monkeypatch, _django_db_helper):  # noqa: ANN001
+def _audit_trail_holds_no_secrets(request, monkeypatch, _django_db_helper):
     """Every secret the suite hands out or types in is remembered, and after each test every
     audit event written so far is searched for all of them."""
     from accounts import services as account_services

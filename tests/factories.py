@@ -22,7 +22,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     status = User.Status.ACTIVE
 
     @factory.post_generation
-    def password(obj, create, extracted, **kwargs):  # noqa: ANN001, ANN003, N805
+    def password(obj, create, extracted, **kwargs):  # noqa: N805
         obj.set_password(extracted or PASSWORD)
         if create:
             obj.save(update_fields=["password"])

@@ -16,7 +16,7 @@ NEW_PW = "a brand new passphrase"
 
 
 @pytest.fixture(autouse=True)
-def _memory_sms(settings):  # noqa: ANN001
+def _memory_sms(settings):
     from accounts.sms import MemorySmsBackend
 
     settings.CUSTOS_ACCOUNTS = {**settings.CUSTOS_ACCOUNTS, "SMS_BACKEND": "accounts.sms.MemorySmsBackend"}
@@ -27,7 +27,7 @@ def _code(text: str) -> str:
     return re.search(r"\b(\d{6})\b", text).group(1)
 
 
-def _reauth(api, token: str, password: str = PASSWORD) -> dict:  # noqa: ANN001
+def _reauth(api, token: str, password: str = PASSWORD) -> dict:
     r = api.post("/v1/auth/reauth", {"password": password}, format="json", **bearer(token))
     assert r.status_code == 200, r.content
     return {"HTTP_X_REAUTH_TOKEN": r.json()["reauth_token"]}
@@ -35,18 +35,18 @@ def _reauth(api, token: str, password: str = PASSWORD) -> dict:  # noqa: ANN001
 
 # ---- lifecycle ------------------------------------------------------------------------------
 @pytest.fixture
-def staff(api, signing_key):  # noqa: ANN001
+def staff(api, signing_key):
     user = UserFactory(user_type="staff")
     grant(user, "platform_admin")
     return user, login(api, user.username)["access_token"]
 
 
-def test_freeze_activate_lock_unlock_delete(api, staff):  # noqa: ANN001
+def test_freeze_activate_lock_unlock_delete(api, staff):
     _, tok = staff
     user = UserFactory()
     pair = login(api, user.username)
 
-    def act(action: str, **body):  # noqa: ANN003, ANN202
+    def act(action: str, **body):
         return api.post(f"/v1/admin/users/{user.pk}/{action}", body, format="json", **bearer(tok))
 
     r = act("freeze", reason="chargeback")
@@ -71,7 +71,7 @@ def test_freeze_activate_lock_unlock_delete(api, staff):  # noqa: ANN001
         assert AuditEvent.objects.filter(action=action, subject_user_id=user.pk).exists(), action
 
 
-def test_delete_scrubs_and_retention_frees_identifiers(api, staff, settings):  # noqa: ANN001
+def test_delete_scrubs_and_retention_frees_identifiers(api, staff, settings):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -108,7 +108,7 @@ def test_delete_scrubs_and_retention_frees_identifiers(api, staff, settings):  #
 
 
 # ---- profile and contacts -------------------------------------------------------------------
-def test_profile_patch_validation(api, user, signing_key):  # noqa: ANN001
+def test_profile_patch_validation(api, user, signing_key):
     tok = login(api, user.username)["access_token"]
     ok = {"nickname": "Ally", "avatar": "https://cdn.example.com/a.png", "gender": "female",
           "birthday": "1990-02-28", "extra": {"lang": "en", "tags": ["a", "b"]}}
@@ -127,7 +127,7 @@ def test_profile_patch_validation(api, user, signing_key):  # noqa: ANN001
     assert AuditEvent.objects.filter(action="user.profile_updated", subject_user_id=user.pk).count() == 1
 
 
-def test_email_change_by_code_notifies_old_address(api, user, signing_key, mailoutbox):  # noqa: ANN001
+def test_email_change_by_code_notifies_old_address(api, user, signing_key, mailoutbox):
     tok = login(api, user.username)["access_token"]
     old = user.email
     r = api.post("/v1/users/me/email", {"email": "new@Example.com"}, format="json", **bearer(tok))
@@ -152,7 +152,7 @@ def test_email_change_by_code_notifies_old_address(api, user, signing_key, mailo
     assert code not in dump
 
 
-def test_phone_change_by_sms(api, user, signing_key):  # noqa: ANN001
+def test_phone_change_by_sms(api, user, signing_key):
     from accounts.sms import MemorySmsBackend
 
     tok = login(api, user.username)["access_token"]
@@ -167,7 +167,7 @@ def test_phone_change_by_sms(api, user, signing_key):  # noqa: ANN001
 
 
 # ---- passwords ------------------------------------------------------------------------------
-def test_password_change_ends_other_sessions(api, user, signing_key):  # noqa: ANN001
+def test_password_change_ends_other_sessions(api, user, signing_key):
     a, b = login(api, user.username), login(api, user.username)
     r = api.post("/v1/auth/password/change", {"current_password": "wrong", "new_password": NEW_PW}, format="json",
                  **bearer(a["access_token"]))
@@ -183,7 +183,7 @@ def test_password_change_ends_other_sessions(api, user, signing_key):  # noqa: A
     login(api, user.username, NEW_PW)
 
 
-def test_password_reset_flow(api, user, signing_key, mailoutbox):  # noqa: ANN001
+def test_password_reset_flow(api, user, signing_key, mailoutbox):
     pair = login(api, user.username)
     known = api.post("/v1/auth/password/reset/request", {"identifier": user.email}, format="json")
     unknown = api.post("/v1/auth/password/reset/request", {"identifier": "nobody@example.com"}, format="json")
@@ -211,7 +211,7 @@ def test_password_reset_flow(api, user, signing_key, mailoutbox):  # noqa: ANN00
     assert second not in dump and first not in dump
 
 
-def test_reset_token_expires(api, user, signing_key, mailoutbox):  # noqa: ANN001
+def test_reset_token_expires(api, user, signing_key, mailoutbox):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -223,7 +223,7 @@ def test_reset_token_expires(api, user, signing_key, mailoutbox):  # noqa: ANN00
     assert r.status_code == 400
 
 
-def test_reauth(api, user, signing_key):  # noqa: ANN001
+def test_reauth(api, user, signing_key):
     tok = login(api, user.username)["access_token"]
     r = api.post("/v1/auth/reauth", {"password": "nope"}, format="json", **bearer(tok))
     assert r.status_code == 401
@@ -235,7 +235,7 @@ def test_reauth(api, user, signing_key):  # noqa: ANN001
 
 
 # ---- B-end ----------------------------------------------------------------------------------
-def test_admin_create_with_invite_and_roles(api, signing_key, mailoutbox):  # noqa: ANN001
+def test_admin_create_with_invite_and_roles(api, signing_key, mailoutbox):
     from accounts.services import tenant_create
 
     tenant = tenant_create(name="acme", actor=Actor.system("test"))
@@ -264,7 +264,7 @@ def test_admin_create_with_invite_and_roles(api, signing_key, mailoutbox):  # no
     assert r.status_code == 404 and not User.objects.filter(username="ghosty").exists()
 
 
-def test_tenant_admins_see_only_their_tenant(api, signing_key):  # noqa: ANN001
+def test_tenant_admins_see_only_their_tenant(api, signing_key):
     from accounts.services import tenant_create
 
     t1, t2 = (tenant_create(name=n, actor=Actor.system("t")) for n in ("one", "two"))
@@ -285,7 +285,7 @@ def test_tenant_admins_see_only_their_tenant(api, signing_key):  # noqa: ANN001
     assert [t["id"] for t in api.get("/v1/admin/tenants", **bearer(tok)).json()["results"]] == [t1.pk]
 
 
-def test_admin_list_filters_search_pagination_and_query_count(api, staff, django_assert_max_num_queries):  # noqa: ANN001
+def test_admin_list_filters_search_pagination_and_query_count(api, staff, django_assert_max_num_queries):
     _, tok = staff
     tenant = TenantFactory()
     for i in range(25):
@@ -308,7 +308,7 @@ def test_admin_list_filters_search_pagination_and_query_count(api, staff, django
         assert api.get(f"/v1/admin/users?{bad}", **bearer(tok)).status_code == 400, bad
 
 
-def test_admin_list_query_count_does_not_grow_with_rows(api, staff, django_assert_num_queries):  # noqa: ANN001
+def test_admin_list_query_count_does_not_grow_with_rows(api, staff, django_assert_num_queries):
     _, tok = staff
     tenant = TenantFactory()
     for _ in range(3):
@@ -325,7 +325,7 @@ def test_admin_list_query_count_does_not_grow_with_rows(api, staff, django_asser
         body = api.get(f"/v1/admin/users?tenant_id={tenant.pk}", **bearer(tok)).json()
     assert len(body["results"]) == 33
 
-    def page_queries(ctx) -> list[str]:  # noqa: ANN001
+    def page_queries(ctx) -> list[str]:
         # the per-process feeds (revocations, policy changes) are polled on a timer, not per row
         return [q["sql"] for q in ctx.captured_queries
                 if "revocations" not in q["sql"] and "authz_policy_changes" not in q["sql"]]
@@ -333,7 +333,7 @@ def test_admin_list_query_count_does_not_grow_with_rows(api, staff, django_asser
     assert len(page_queries(many)) == len(page_queries(few)) == 1
 
 
-def test_admin_patch(api, staff):  # noqa: ANN001
+def test_admin_patch(api, staff):
     _, tok = staff
     user = UserFactory()
     r = api.patch(f"/v1/admin/users/{user.pk}", {"email": "Fixed@Example.com", "user_type": "partner"},
@@ -344,7 +344,7 @@ def test_admin_patch(api, staff):  # noqa: ANN001
         assert api.patch(f"/v1/admin/users/{user.pk}", bad, format="json", **bearer(tok)).status_code == 400, bad
 
 
-def test_tenants(api, staff):  # noqa: ANN001
+def test_tenants(api, staff):
     _, tok = staff
     r = api.post("/v1/admin/tenants", {"name": "Initech"}, format="json", **bearer(tok))
     assert r.status_code == 201

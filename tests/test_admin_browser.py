@@ -18,7 +18,7 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 
 @pytest.fixture
-def page(tmp_path):  # noqa: ANN001
+def page(tmp_path):
     assert shutil.which(CHROMIUM), "Debian's chromium is needed for the admin tests (.ci/run installs it)"
     from playwright.sync_api import sync_playwright
 
@@ -32,7 +32,7 @@ def page(tmp_path):  # noqa: ANN001
             browser.close()
 
 
-def test_staff_freezes_a_user_from_the_admin(live_server, page, signing_key, tmp_path):  # noqa: ANN001
+def test_staff_freezes_a_user_from_the_admin(live_server, page, signing_key, tmp_path):
     admin = UserFactory(username="root", user_type="staff", is_superuser=True)
     victim = UserFactory(username="mallory")
     bystander = UserFactory(username="bob")
@@ -63,7 +63,7 @@ def test_staff_freezes_a_user_from_the_admin(live_server, page, signing_key, tmp
     assert page.locator("input[name=token_version]").count() == 0
 
 
-def test_customers_cannot_sign_in_to_the_admin(live_server, page, signing_key):  # noqa: ANN001
+def test_customers_cannot_sign_in_to_the_admin(live_server, page, signing_key):
     UserFactory(username="carol")
     page.goto(f"{live_server.url}/admin/login/")
     page.fill("#id_username", "carol")
@@ -74,7 +74,7 @@ def test_customers_cannot_sign_in_to_the_admin(live_server, page, signing_key): 
     assert page.locator(".errornote").count() == 1
 
 
-def test_audit_log_is_read_only_in_the_admin(live_server, page, signing_key):  # noqa: ANN001
+def test_audit_log_is_read_only_in_the_admin(live_server, page, signing_key):
     UserFactory(username="root", user_type="staff", is_superuser=True)
     page.goto(f"{live_server.url}/admin/login/?next=/admin/audit/auditevent/")
     page.fill("#id_username", "root")

@@ -28,14 +28,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SERVICES = os.environ.get("CUSTOS_TEST_SERVICES") == "1"
 
 
-def _events(n: int, **meta) -> list[AuditEvent]:  # noqa: ANN003
+def _events(n: int, **meta) -> list[AuditEvent]:
     return [event_record(action="user.updated", actor=Actor.system("test"), metadata={"n": i, **meta})
             for i in range(n)]
 
 
 # ---- reading --------------------------------------------------------------------------------
 @pytest.fixture
-def auditor_world(api, signing_key):  # noqa: ANN001
+def auditor_world(api, signing_key):
     from accounts.services import tenant_create
 
     t1 = tenant_create(name="a-corp", actor=Actor.system("t"))
@@ -49,7 +49,7 @@ def auditor_world(api, signing_key):  # noqa: ANN001
         "access_token"]
 
 
-def test_list_filters_scope_and_pagination(api, auditor_world):  # noqa: ANN001
+def test_list_filters_scope_and_pagination(api, auditor_world):
     t1, t2, platform_tok, tenant_tok = auditor_world
     r = api.get("/v1/audit/events?action=user.frozen", **bearer(platform_tok))
     assert {e["tenant_id"] for e in r.json()["results"]} == {t1.pk, t2.pk}
@@ -76,13 +76,13 @@ def test_list_filters_scope_and_pagination(api, auditor_world):  # noqa: ANN001
     assert api.get("/v1/audit/events", **bearer(nobody)).status_code == 403
 
 
-def test_the_trail_is_read_only(api, auditor_world):  # noqa: ANN001
+def test_the_trail_is_read_only(api, auditor_world):
     _, _, tok, _ = auditor_world
     for method in ("post", "put", "patch", "delete"):
         assert getattr(api, method)("/v1/audit/events", {}, format="json", **bearer(tok)).status_code == 405
 
 
-def test_export_streams_valid_ndjson_and_csv(api, auditor_world):  # noqa: ANN001
+def test_export_streams_valid_ndjson_and_csv(api, auditor_world):
     _, _, tok, _ = auditor_world
     tricky = {"note": 'line one\r\nline "two", with comma', "nested": {"json": "{\"a\": [1,2]}"}}
     event_record(action="policy.changed", actor=Actor.system("t"), metadata=tricky)
@@ -116,15 +116,15 @@ class _Receiver(BaseHTTPRequestHandler):
             self.send_response(200)
         self.end_headers()
 
-    def log_message(self, *args) -> None:  # noqa: ANN002
+    def log_message(self, *args) -> None:
         pass
 
 
 @pytest.fixture
-def http_server():  # noqa: ANN201
+def http_server():
     servers = []
 
-    def start(handler):  # noqa: ANN001, ANN202
+    def start(handler):
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -135,7 +135,7 @@ def http_server():  # noqa: ANN201
         s.shutdown()
 
 
-def test_webhook_sink_signs_and_waits_out_failures(settings, http_server):  # noqa: ANN001
+def test_webhook_sink_signs_and_waits_out_failures(settings, http_server):
     _Receiver.batches, _Receiver.fail_next, _Receiver.secret = [], 1, b"s3cret-webhook-key"
     url = http_server(_Receiver)
     settings.CUSTOS_AUDIT = {**settings.CUSTOS_AUDIT, "SINKS": [], "WEBHOOK_URL": url + "/hook",
@@ -201,11 +201,11 @@ class _FakeElasticsearch(BaseHTTPRequestHandler):
 
     do_PUT = do_POST  # the 9.x client sends PUT /_bulk  # noqa: N815
 
-    def log_message(self, *args) -> None:  # noqa: ANN002
+    def log_message(self, *args) -> None:
         pass
 
 
-def test_elasticsearch_sink_against_the_recorded_bulk_contract(settings, http_server):  # noqa: ANN001
+def test_elasticsearch_sink_against_the_recorded_bulk_contract(settings, http_server):
     _FakeElasticsearch.documents, _FakeElasticsearch.reject_next, _FakeElasticsearch.requests = {}, 2, 0
     url = http_server(_FakeElasticsearch)
     settings.CUSTOS_AUDIT = {**settings.CUSTOS_AUDIT, "SINKS": [], "ES_URL": url, "BATCH": 5, "SETTLE_SECONDS": 0}
@@ -225,7 +225,7 @@ def _rabbitmqctl(*args: str) -> None:
 
 
 @pytest.mark.skipif(not SERVICES, reason="needs the RabbitMQ broker (CUSTOS_TEST_SERVICES=1)")
-def test_rabbitmq_sink_survives_a_broker_restart(settings):  # noqa: ANN001
+def test_rabbitmq_sink_survives_a_broker_restart(settings):
     from kombu import Connection, Exchange, Queue
 
     url = os.environ.get("CUSTOS_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -271,7 +271,7 @@ def test_rabbitmq_sink_survives_a_broker_restart(settings):  # noqa: ANN001
 
 
 # ---- retention, metrics, tasks --------------------------------------------------------------
-def test_purge_keeps_what_a_sink_has_not_acknowledged(settings):  # noqa: ANN001
+def test_purge_keeps_what_a_sink_has_not_acknowledged(settings):
     settings.CUSTOS_AUDIT = {**settings.CUSTOS_AUDIT, "SINKS": ["webhook"], "RETENTION_DAYS": 30, "PURGE_BATCH": 3}
     old = _events(7)
     AuditEvent.objects.filter(id__in=[e.id for e in old]).update(occurred_at=timezone.now() - timedelta(days=40))
@@ -280,7 +280,7 @@ def test_purge_keeps_what_a_sink_has_not_acknowledged(settings):  # noqa: ANN001
     assert AuditEvent.objects.filter(id__in=[e.id for e in old]).count() == 2
 
 
-def test_metrics_endpoint_passes_promtool(api, user, signing_key, settings):  # noqa: ANN001
+def test_metrics_endpoint_passes_promtool(api, user, signing_key, settings):
     settings.CUSTOS_AUDIT = {**settings.CUSTOS_AUDIT, "SINKS": ["webhook"]}
     login(api, user.username)
     api.post("/v1/auth/login", {"username": user.username, "password": "nope"}, format="json")

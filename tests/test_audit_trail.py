@@ -15,7 +15,7 @@ from tests.factories import PASSWORD, UserFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_security_events_are_recorded_without_secrets(api, signing_key, settings):  # noqa: ANN001
+def test_security_events_are_recorded_without_secrets(api, signing_key, settings):
     settings.CUSTOS_SESSIONS = {**settings.CUSTOS_SESSIONS, "REFRESH_GRACE": 0}
     from tests.conftest import grant
 
@@ -55,7 +55,7 @@ def test_security_events_are_recorded_without_secrets(api, signing_key, settings
         assert secret not in dump
 
 
-def test_failed_change_leaves_no_event(api, signing_key):  # noqa: ANN001
+def test_failed_change_leaves_no_event(api, signing_key):
     """An event commits with its change: a refused registration writes none."""
     before = AuditEvent.objects.count()
     r = api.post("/v1/auth/register", {"username": "x1", "password": "password"}, format="json")
@@ -63,7 +63,7 @@ def test_failed_change_leaves_no_event(api, signing_key):  # noqa: ANN001
     assert AuditEvent.objects.count() == before
 
 
-def test_logs_carry_no_secrets(api, signing_key, caplog):  # noqa: ANN001
+def test_logs_carry_no_secrets(api, signing_key, caplog):
     import logging
 
     caplog.set_level(logging.DEBUG)

@@ -12,7 +12,7 @@ from tests.factories import PASSWORD, UserFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_register_then_login_then_me(api, signing_key):  # noqa: ANN001
+def test_register_then_login_then_me(api, signing_key):
     r = api.post("/v1/auth/register", {"username": "Alice", "email": "Alice@EXAMPLE.com",
                                        "password": "a long enough passphrase", "nickname": "Al"}, format="json")
     assert r.status_code == 201, r.content
@@ -32,7 +32,7 @@ def test_register_then_login_then_me(api, signing_key):  # noqa: ANN001
     assert body["roles"] == [] and body["mfa_enabled"] is False and body["identities"] == []
 
 
-def test_register_conflict_and_validation(api, user):  # noqa: ANN001
+def test_register_conflict_and_validation(api, user):
     r = api.post("/v1/auth/register", {"username": user.username, "password": "another good passphrase"},
                  format="json")
     assert r.status_code == 409 and r.json()["error"]["code"] == "already_exists"
@@ -46,7 +46,7 @@ def test_register_conflict_and_validation(api, user):  # noqa: ANN001
     assert not User.objects.filter(username="bob").exists()
 
 
-def test_token_responses_are_not_cached(api, user, signing_key):  # noqa: ANN001
+def test_token_responses_are_not_cached(api, user, signing_key):
     r = api.post("/v1/auth/login", {"username": user.username, "password": PASSWORD}, format="json")
     assert r["Cache-Control"] == "no-store"
 
@@ -55,7 +55,7 @@ def _strip(body: dict) -> dict:
     return {k: v for k, v in body.items() if k != "request_id"}
 
 
-def test_login_failures_are_indistinguishable(api, signing_key, monkeypatch):  # noqa: ANN001
+def test_login_failures_are_indistinguishable(api, signing_key, monkeypatch):
     from accounts.hashers import PinnedArgon2PasswordHasher
 
     calls = []
@@ -80,7 +80,7 @@ def test_login_failures_are_indistinguishable(api, signing_key, monkeypatch):  #
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_credentials"
 
 
-def test_sessions_list_and_delete_own_only(api, signing_key):  # noqa: ANN001
+def test_sessions_list_and_delete_own_only(api, signing_key):
     alice, bob = UserFactory(), UserFactory()
     a1 = login(api, alice.username, HTTP_USER_AGENT="phone", HTTP_X_DEVICE_ID="dev-1")
     a2 = login(api, alice.username, HTTP_USER_AGENT="laptop")
@@ -100,7 +100,7 @@ def test_sessions_list_and_delete_own_only(api, signing_key):  # noqa: ANN001
     assert api.get("/v1/users/me", **bearer(b1["access_token"])).status_code == 200
 
 
-def test_logout_ends_session_and_refresh(api, user, signing_key):  # noqa: ANN001
+def test_logout_ends_session_and_refresh(api, user, signing_key):
     pair = login(api, user.username)
     assert api.post("/v1/auth/logout", **bearer(pair["access_token"])).status_code == 204
     r = api.get("/v1/users/me", **bearer(pair["access_token"]))
@@ -111,7 +111,7 @@ def test_logout_ends_session_and_refresh(api, user, signing_key):  # noqa: ANN00
     assert AuditEvent.objects.filter(action="logout", subject_user_id=user.pk).count() == 1
 
 
-def test_force_logout_by_user_and_by_session(api, signing_key):  # noqa: ANN001
+def test_force_logout_by_user_and_by_session(api, signing_key):
     from tests.conftest import grant
 
     staff = UserFactory(user_type=User.UserType.STAFF)
@@ -151,7 +151,7 @@ def test_force_logout_by_user_and_by_session(api, signing_key):  # noqa: ANN001
     assert AuditEvent.objects.filter(action="user.forced_logout").count() == 2
 
 
-def test_unauthenticated_requests(api, signing_key):  # noqa: ANN001
+def test_unauthenticated_requests(api, signing_key):
     r = api.get("/v1/users/me")
     assert r.status_code == 401 and r.json()["error"]["code"] == "not_authenticated"
     assert r["WWW-Authenticate"].startswith("Bearer")

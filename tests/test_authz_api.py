@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def world(api, signing_key):  # noqa: ANN001
+def world(api, signing_key):
     """Two tenants, each with an admin and a member; a platform admin; a bystander."""
     from authz.services import platform_roles_seed
 
@@ -36,7 +36,7 @@ def world(api, signing_key):  # noqa: ANN001
     return {"t1": t1, "t2": t2, "admin1": admin1, "member1": member1, "admin2": admin2, "staff": staff, "tok": tok}
 
 
-def test_tenant_admin_manages_roles_in_own_tenant_only(api, world):  # noqa: ANN001
+def test_tenant_admin_manages_roles_in_own_tenant_only(api, world):
     t1, t2, tok = world["t1"], world["t2"], world["tok"]
     body = {"name": "order_clerk", "tenant": t1.pk,
             "permissions": [{"object": "/orders/:id", "action": "read"}, {"object": "/orders", "action": "write"}]}
@@ -62,7 +62,7 @@ def test_tenant_admin_manages_roles_in_own_tenant_only(api, world):  # noqa: ANN
     assert "order_clerk" not in {role["name"] for role in r.json()["results"]}
 
 
-def test_assign_check_replace_and_delete(api, world):  # noqa: ANN001
+def test_assign_check_replace_and_delete(api, world):
     t1, tok, member1 = world["t1"], world["tok"], world["member1"]
     api.post("/v1/authz/roles", {"name": "clerk", "tenant": t1.pk,
                                  "permissions": [{"object": "/orders/:id", "action": "read"}]},
@@ -104,7 +104,7 @@ def test_assign_check_replace_and_delete(api, world):  # noqa: ANN001
     assert AuditEvent.objects.filter(action="policy.changed", metadata__change="role_deleted").exists()
 
 
-def test_grants_are_audited_and_cannot_cross_tenants(api, world):  # noqa: ANN001
+def test_grants_are_audited_and_cannot_cross_tenants(api, world):
     t1, t2, tok = world["t1"], world["t2"], world["tok"]
     member1 = world["member1"]
     r = api.post(f"/v1/authz/users/{member1.pk}/roles?tenant={t1.pk}", {"role": "auditor"}, format="json",
@@ -124,7 +124,7 @@ def test_grants_are_audited_and_cannot_cross_tenants(api, world):  # noqa: ANN00
     assert AuditEvent.objects.filter(action="role.revoked", subject_user_id=member1.pk).exists()
 
 
-def test_roles_in_token_are_those_of_its_tenant(api, world):  # noqa: ANN001
+def test_roles_in_token_are_those_of_its_tenant(api, world):
     import jwt
 
     r = login(api, world["admin1"].username)
@@ -134,7 +134,7 @@ def test_roles_in_token_are_those_of_its_tenant(api, world):  # noqa: ANN001
     assert staff_claims["tid"] is None and staff_claims["roles"] == ["platform_admin"]
 
 
-def test_checking_others_needs_permission(api, world):  # noqa: ANN001
+def test_checking_others_needs_permission(api, world):
     t1, tok = world["t1"], world["tok"]
     r = api.post("/v1/authz/check", {"subject": world["admin1"].pk, "tenant": t1.pk, "object": "/users",
                                      "action": "read"}, format="json", **bearer(tok["member1"]))
@@ -144,7 +144,7 @@ def test_checking_others_needs_permission(api, world):  # noqa: ANN001
     assert r.status_code == 200 and r.json() == {"allowed": False}
 
 
-def test_batch_check_limits_and_order(api, world):  # noqa: ANN001
+def test_batch_check_limits_and_order(api, world):
     t1, tok = world["t1"], world["tok"]
     checks = [{"tenant": t1.pk, "object": "/users", "action": "read"},
               {"tenant": t1.pk, "object": "/nothing", "action": "read"}] * 50
@@ -158,7 +158,7 @@ def test_batch_check_limits_and_order(api, world):  # noqa: ANN001
         assert r.status_code == 400, bad
 
 
-def test_bad_role_input(api, world):  # noqa: ANN001
+def test_bad_role_input(api, world):
     t1, tok = world["t1"], world["tok"]
     for body in ({"name": "Bad Name", "tenant": t1.pk, "permissions": []},
                  {"name": "ok", "tenant": t1.pk, "permissions": [{"object": "no-slash", "action": "read"}]},
@@ -171,7 +171,7 @@ def test_bad_role_input(api, world):  # noqa: ANN001
     assert not AuditEvent.objects.filter(action="policy.changed", metadata__role="ok").exists()
 
 
-def test_service_keys(api, world):  # noqa: ANN001
+def test_service_keys(api, world):
     out = StringIO()
     call_command("create_service_key", "clotho", stdout=out)
     credential = re.search(r"ApiKey (\S+)", out.getvalue()).group(1)
@@ -206,7 +206,7 @@ def test_service_keys(api, world):  # noqa: ANN001
     assert secret not in dump
 
 
-def test_force_logout_by_a_service_and_by_a_tenant_admin(api, world):  # noqa: ANN001
+def test_force_logout_by_a_service_and_by_a_tenant_admin(api, world):
     from authz.services import role_create, service_key_create, subject_role_grant
 
     key, credential = service_key_create(name="ops", actor=Actor.system("test"))
@@ -230,7 +230,7 @@ def test_force_logout_by_a_service_and_by_a_tenant_admin(api, world):  # noqa: A
     assert r.status_code == 200 and r.json() == {"revoked_sessions": 1}
 
 
-def test_export_import_round_trip(world, tmp_path):  # noqa: ANN001
+def test_export_import_round_trip(world, tmp_path):
     from authz.enforcer import enforcer
     from authz.models import CasbinRule
 
@@ -254,7 +254,7 @@ def test_export_import_round_trip(world, tmp_path):  # noqa: ANN001
     assert CasbinRule.objects.count() == len(before)
 
 
-def test_admin_permissions_come_from_casbin(world):  # noqa: ANN001
+def test_admin_permissions_come_from_casbin(world):
     from authz.services import role_create, subject_role_grant
 
     staff = UserFactory(user_type="staff")

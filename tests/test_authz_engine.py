@@ -117,7 +117,7 @@ def test_in_process_enforcer_reloads_changed_domains():
     assert not other.enforce("user:1", dom, "/x", "read")
 
 
-def test_policy_changes_reach_every_worker_within_a_second(tmp_path):  # noqa: ANN001
+def test_policy_changes_reach_every_worker_within_a_second(tmp_path):
     """Three gunicorn workers: embedded default (change-table polling) or, with
     CUSTOS_TEST_SERVICES=1, MariaDB and the Redis watcher."""
     from tests.server import manage

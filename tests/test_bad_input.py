@@ -8,7 +8,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 POST_ENDPOINTS = ["/v1/auth/register", "/v1/auth/login", "/v1/auth/refresh"]
 
 
-def _assert_envelope(r, status: int, code: str) -> None:  # noqa: ANN001
+def _assert_envelope(r, status: int, code: str) -> None:
     assert r.status_code == status, r.content
     body = r.json()
     assert body["error"]["code"] == code and body["error"]["message"]
@@ -26,7 +26,7 @@ def _assert_envelope(r, status: int, code: str) -> None:  # noqa: ANN001
     (b"<xml/>", "application/xml"),
     (b"hello", "text/plain"),
 ])
-def test_malformed_bodies(client, signing_key, path, payload, content_type):  # noqa: ANN001
+def test_malformed_bodies(client, signing_key, path, payload, content_type):
     r = client.post(path, data=payload, content_type=content_type)
     _assert_envelope(r, 400, "validation_error")
 
@@ -35,38 +35,38 @@ def test_malformed_bodies(client, signing_key, path, payload, content_type):  # 
     {"username": 123, "password": "x"}, {"username": ["a"], "password": "x"},
     {"username": "a", "password": {"x": 1}}, {"username": None, "password": None}, {"username": True},
 ])
-def test_wrong_types_on_login(client, signing_key, body):  # noqa: ANN001
+def test_wrong_types_on_login(client, signing_key, body):
     r = client.post("/v1/auth/login", data=body, content_type="application/json")
     _assert_envelope(r, 400, "validation_error")
     assert r.json()["error"]["fields"]
 
 
-def test_oversized_body(client, signing_key):  # noqa: ANN001
+def test_oversized_body(client, signing_key):
     big = b'{"username": "' + b"a" * (70 * 1024) + b'", "password": "x"}'
     r = client.post("/v1/auth/login", data=big, content_type="application/json")
     _assert_envelope(r, 400, "validation_error")
 
 
-def test_request_id_is_echoed_or_generated(client, signing_key):  # noqa: ANN001
+def test_request_id_is_echoed_or_generated(client, signing_key):
     r = client.get("/healthz", HTTP_X_REQUEST_ID="abc-123")
     assert r["X-Request-Id"] == "abc-123"
     r = client.get("/healthz", HTTP_X_REQUEST_ID="bad id\r\nInjected: 1")
     assert r["X-Request-Id"] != "bad id\r\nInjected: 1" and len(r["X-Request-Id"]) == 32
 
 
-def test_unknown_path_and_method(client, signing_key):  # noqa: ANN001
+def test_unknown_path_and_method(client, signing_key):
     _assert_envelope(client.get("/v1/nope"), 404, "not_found")
     _assert_envelope(client.get("/v1/auth/login"), 405, "method_not_allowed")
 
 
-def test_bad_authorization_headers(client, signing_key):  # noqa: ANN001
+def test_bad_authorization_headers(client, signing_key):
     for value in ("Bearer", "Bearer a b", "Bearer " + "x" * 5000, "Bearer \u00e9\u00e9"):
         r = client.get("/v1/users/me", HTTP_AUTHORIZATION=value)
         assert r.status_code == 401, value
         assert r.json()["error"]["code"] in ("token_invalid", "not_authenticated")
 
 
-def test_long_and_unicode_passwords_are_not_truncated(client, signing_key):  # noqa: ANN001
+def test_long_and_unicode_passwords_are_not_truncated(client, signing_key):
     long_pw = "\u00e9t\u00e9 " * 40  # 160 characters, spaces and Unicode
     r = client.post("/v1/auth/register", data={"username": "longpw", "password": long_pw},
                     content_type="application/json")
@@ -79,19 +79,19 @@ def test_long_and_unicode_passwords_are_not_truncated(client, signing_key):  # n
     assert cut.status_code == 401
 
 
-def test_deeply_nested_json_is_a_400(client, signing_key):  # noqa: ANN001
+def test_deeply_nested_json_is_a_400(client, signing_key):
     body = "[" * 5000 + "]" * 5000
     r = client.post("/v1/auth/register", data=body, content_type="application/json")
     _assert_envelope(r, 400, "validation_error")
 
 
-def test_chunked_body_without_length_is_refused(client, signing_key):  # noqa: ANN001
+def test_chunked_body_without_length_is_refused(client, signing_key):
     r = client.post("/v1/auth/login", data=b"", content_type="application/json",
                     HTTP_TRANSFER_ENCODING="chunked", CONTENT_LENGTH="")
     _assert_envelope(r, 400, "validation_error")
 
 
-def test_password_policy_reasons(client, signing_key):  # noqa: ANN001
+def test_password_policy_reasons(client, signing_key):
     r = client.post("/v1/auth/register", data={"username": "dora", "password": "password"},
                     content_type="application/json")
     body = r.json()["error"]
@@ -102,7 +102,7 @@ def test_password_policy_reasons(client, signing_key):  # noqa: ANN001
     assert "password_too_similar" in r.json()["error"]["reasons"]
 
 
-def test_login_without_a_signing_key_is_a_503(client, user):  # noqa: ANN001
+def test_login_without_a_signing_key_is_a_503(client, user):
     from tests.factories import PASSWORD
 
     r = client.post("/v1/auth/login", data={"username": user.username, "password": PASSWORD},

@@ -98,7 +98,7 @@ def test_manual_transactions_stay_transactions_after_a_commit():
     assert User.objects.get(pk=user.pk).last_login is None
 
 
-def test_a_new_sessions_rows_point_at_each_other(signing_key):  # noqa: ANN001
+def test_a_new_sessions_rows_point_at_each_other(signing_key):
     from sessions_app.services import session_start
 
     user = UserFactory()
@@ -110,7 +110,7 @@ def test_a_new_sessions_rows_point_at_each_other(signing_key):  # noqa: ANN001
 
 
 @pytest.fixture
-def packets():  # noqa: ANN201
+def packets():
     """What the driver sends from here on: queries, and the COMMIT/ROLLBACK/autocommit calls
     that are packets of their own."""
     connection.ensure_connection()
@@ -118,8 +118,8 @@ def packets():  # noqa: ANN201
     sent: list[str] = []
     originals = {name: getattr(raw, name) for name in ("query", "commit", "rollback", "autocommit")}
 
-    def counted(name: str):  # noqa: ANN202
-        def call(*args):  # noqa: ANN002, ANN202
+    def counted(name: str):
+        def call(*args):
             sent.append(args[0].decode(errors="replace") if name == "query" else name.upper())
             return originals[name](*args)
 
@@ -133,7 +133,7 @@ def packets():  # noqa: ANN201
 
 
 @mariadb_only
-def test_transactions_cost_no_round_trips_of_their_own(packets):  # noqa: ANN001
+def test_transactions_cost_no_round_trips_of_their_own(packets):
     user = UserFactory()
     packets.clear()
     with transaction.atomic():
@@ -150,7 +150,7 @@ def test_transactions_cost_no_round_trips_of_their_own(packets):  # noqa: ANN001
 
 
 @mariadb_only
-def test_a_password_sign_in_is_three_round_trips_to_mariadb(api, signing_key, packets):  # noqa: ANN001
+def test_a_password_sign_in_is_three_round_trips_to_mariadb(api, signing_key, packets):
     user = UserFactory(username="packets")
     login(api, "packets")  # the first sign-in loads what later ones find cached
     packets.clear()

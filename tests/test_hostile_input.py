@@ -11,13 +11,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def staff_token(api, signing_key):  # noqa: ANN001
+def staff_token(api, signing_key):
     staff = UserFactory(user_type="staff")
     grant(staff, "platform_admin")
     return login(api, staff.username)["access_token"]
 
 
-def test_infinite_numbers_are_refused(api, user, signing_key):  # noqa: ANN001
+def test_infinite_numbers_are_refused(api, user, signing_key):
     tok = login(api, user.username)["access_token"]
     r = api.generic("PATCH", "/v1/users/me", b'{"extra": {"a": 1e999}}', content_type="application/json",
                     **bearer(tok))
@@ -29,23 +29,23 @@ def test_infinite_numbers_are_refused(api, user, signing_key):  # noqa: ANN001
     "/v1/admin/users?tenant_id=%D9%A1", "/v1/audit/events?user_id=%C2%B9", "/v1/authz/roles?tenant=%C2%B9",
     "/v1/authz/roles?tenant=tenant:9999999999999999999",
 ])
-def test_ids_out_of_range_or_not_ascii(api, staff_token, url):  # noqa: ANN001
+def test_ids_out_of_range_or_not_ascii(api, staff_token, url):
     assert api.get(url, **bearer(staff_token)).status_code == 400
 
 
-def test_huge_path_ids_are_not_found(api, staff_token):  # noqa: ANN001
+def test_huge_path_ids_are_not_found(api, staff_token):
     for url in ("/v1/admin/users/99999999999999999999", "/v1/authz/users/99999999999999999999/roles",
                 "/v1/authz/users/999999/roles"):
         assert api.get(url, **bearer(staff_token)).status_code == 404, url
 
 
-def test_check_subjects_and_tenants(api, staff_token):  # noqa: ANN001
+def test_check_subjects_and_tenants(api, staff_token):
     for body in ({"subject": "\u00b9", "tenant": 1, "object": "/a", "action": "read"},
                  {"tenant": "tenant:\u00b9", "object": "/a", "action": "read"}):
         assert api.post("/v1/authz/check", body, format="json", **bearer(staff_token)).status_code == 400
 
 
-def test_role_rules(api, staff_token):  # noqa: ANN001
+def test_role_rules(api, staff_token):
     from accounts.services import tenant_create
 
     t = tenant_create(name="rules", actor=Actor.system("t"))
@@ -67,7 +67,7 @@ def test_role_rules(api, staff_token):  # noqa: ANN001
     assert api.get(f"/v1/authz/roles/clerk/permissions?tenant={t.pk}", **bearer(staff_token)).status_code == 200
 
 
-def test_second_factor_endpoints_want_strings(api, signing_key):  # noqa: ANN001
+def test_second_factor_endpoints_want_strings(api, signing_key):
     for url, body in (("/v1/auth/mfa/verify", {}), ("/v1/auth/mfa/verify", {"mfa_token": "x", "code": 123456}),
                       ("/v1/auth/otp/verify", {"channel": "email", "destination": "a@example.com", "code": 5}),
                       ("/v1/auth/password/reset/confirm", {"token": "x", "new_password": 12345678})):
@@ -77,7 +77,7 @@ def test_second_factor_endpoints_want_strings(api, signing_key):  # noqa: ANN001
     assert r.status_code == 400 and "destination" in r.json()["error"]["fields"]
 
 
-def test_otp_by_email_ignores_local_part_case(api, signing_key, mailoutbox):  # noqa: ANN001
+def test_otp_by_email_ignores_local_part_case(api, signing_key, mailoutbox):
     import re
 
     user = UserFactory(email="Alice@example.com")
@@ -89,12 +89,12 @@ def test_otp_by_email_ignores_local_part_case(api, signing_key, mailoutbox):  # 
     assert r.status_code == 200 and r.json()["user"]["id"] == user.pk
 
 
-def test_tenant_names_are_printable(api, staff_token):  # noqa: ANN001
+def test_tenant_names_are_printable(api, staff_token):
     r = api.post("/v1/admin/tenants", {"name": "x\u0000y"}, format="json", **bearer(staff_token))
     assert r.status_code == 400
 
 
-def test_lean_hot_views_keep_the_contract(api, user, signing_key, staff_token):  # noqa: ANN001
+def test_lean_hot_views_keep_the_contract(api, user, signing_key, staff_token):
     from django.test import Client
 
     c = Client()
@@ -115,7 +115,7 @@ def test_lean_hot_views_keep_the_contract(api, user, signing_key, staff_token): 
                    HTTP_AUTHORIZATION=f"Bearer {tok}").json()["profile"]["nickname"] == "N"
 
 
-def test_lean_me_answers_the_drf_views_bytes(api, user, signing_key):  # noqa: ANN001
+def test_lean_me_answers_the_drf_views_bytes(api, user, signing_key):
     """GET /v1/users/me is served from cached, pre-rendered bytes (Redis in the services run):
     before and after the cache fills, and after a change, they are the bytes the DRF view renders."""
     from django.test import Client, RequestFactory
@@ -142,7 +142,7 @@ def test_lean_me_answers_the_drf_views_bytes(api, user, signing_key):  # noqa: A
     assert lean.json()["profile"]["nickname"] == "Ann" and lean.content == drf()
 
 
-def test_lean_check_batch_answers_like_the_drf_view(api, user, signing_key, staff_token):  # noqa: ANN001
+def test_lean_check_batch_answers_like_the_drf_view(api, user, signing_key, staff_token):
     """POST /v1/authz/check-batch skips DRF's dispatch: same answers, same bytes, same refusals."""
     from django.test import Client, RequestFactory
 
@@ -173,7 +173,7 @@ def test_lean_check_batch_answers_like_the_drf_view(api, user, signing_key, staf
     assert r.status_code == 401 and r["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_request_metrics_count_every_request_by_status_view_and_method(api, user, signing_key):  # noqa: ANN001
+def test_request_metrics_count_every_request_by_status_view_and_method(api, user, signing_key):
     """custos.prometheus looks each labelled series up once; the counts must still land on the
     right series, for a lean view as for a DRF one and for each status."""
     from django.test import Client
@@ -213,7 +213,7 @@ def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
     return int(status_line.split()[1]), headers, body
 
 
-def test_requests_gunicorn_refuses_answer_in_the_envelope(tmp_path):  # noqa: ANN001
+def test_requests_gunicorn_refuses_answer_in_the_envelope(tmp_path):
     """Malformed HTTP never reaches Django; gunicorn's answer is JSON with a stable code, and
     it does not repeat what the client sent."""
     import json

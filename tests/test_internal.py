@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def gateway_headers(db):  # noqa: ANN001
+def gateway_headers(db):
     from authz.services import platform_roles_seed, service_key_create, subject_role_grant
 
     platform_roles_seed()
@@ -20,7 +20,7 @@ def gateway_headers(db):  # noqa: ANN001
     return {"HTTP_AUTHORIZATION": f"ApiKey {credential}"}
 
 
-def test_revocation_feed_with_cursor(api, signing_key, gateway_headers):  # noqa: ANN001
+def test_revocation_feed_with_cursor(api, signing_key, gateway_headers):
     from sessions_app.services import force_logout_user
 
     alice, bob = UserFactory(), UserFactory()
@@ -39,7 +39,7 @@ def test_revocation_feed_with_cursor(api, signing_key, gateway_headers):  # noqa
     assert api.get("/internal/revocations", **bearer(a["access_token"])).status_code in (401, 403)
 
 
-def test_introspection(api, signing_key, gateway_headers):  # noqa: ANN001
+def test_introspection(api, signing_key, gateway_headers):
     user = UserFactory()
     pair = login(api, user.username)
     r = api.post("/internal/introspect", {"token": pair["access_token"]}, format="json", **gateway_headers)

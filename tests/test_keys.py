@@ -24,11 +24,11 @@ def _kid(token: str) -> str:
     return jwt.get_unverified_header(token)["kid"]
 
 
-def _jwks_kids(api) -> set[str]:  # noqa: ANN001
+def _jwks_kids(api) -> set[str]:
     return {k["kid"] for k in api.get("/internal/jwks.json").json()["keys"]}
 
 
-def test_private_key_on_disk_only_with_0600(signing_key, settings):  # noqa: ANN001
+def test_private_key_on_disk_only_with_0600(signing_key, settings):
     key_dir = Path(settings.CUSTOS_KEYS["KEY_DIR"])
     pem = key_dir / f"{signing_key.kid}.pem"
     assert stat.S_IMODE(os.stat(pem).st_mode) == 0o600
@@ -38,7 +38,7 @@ def test_private_key_on_disk_only_with_0600(signing_key, settings):  # noqa: ANN
     assert set(row.public_jwk) == {"kty", "crv", "x", "y"}  # no "d": nothing private in the database
 
 
-def test_ensure_signing_key_is_idempotent(db):  # noqa: ANN001
+def test_ensure_signing_key_is_idempotent(db):
     out = StringIO()
     call_command("ensure_signing_key", stdout=out)
     call_command("ensure_signing_key", stdout=out)
@@ -46,7 +46,7 @@ def test_ensure_signing_key_is_idempotent(db):  # noqa: ANN001
     assert "already active" in out.getvalue()
 
 
-def test_staged_rotation_publishes_first_and_signs_later(api, user, signing_key):  # noqa: ANN001
+def test_staged_rotation_publishes_first_and_signs_later(api, user, signing_key):
     before = login(api, user.username)
     out = StringIO()
     call_command("rotate_keys", stdout=out)
@@ -72,7 +72,7 @@ def test_staged_rotation_publishes_first_and_signs_later(api, user, signing_key)
     assert AuditEvent.objects.filter(action="key.rotated").count() == 1
 
 
-def test_activate_now_and_retirement_end_to_end(api, user, signing_key):  # noqa: ANN001
+def test_activate_now_and_retirement_end_to_end(api, user, signing_key):
     old_pair = login(api, user.username)
     call_command("rotate_keys", "--activate-now", stdout=StringIO())
     reset_keyring()
@@ -97,7 +97,7 @@ def test_activate_now_and_retirement_end_to_end(api, user, signing_key):  # noqa
     assert not (Path(settings.CUSTOS_KEYS["KEY_DIR"]) / f"{old.kid}.pem").exists()
 
 
-def test_rs256_keys_work(api, user, signing_key):  # noqa: ANN001
+def test_rs256_keys_work(api, user, signing_key):
     call_command("rotate_keys", "--alg", "RS256", "--activate-now", stdout=StringIO())
     reset_keyring()
     pair = login(api, user.username)
@@ -108,7 +108,7 @@ def test_rs256_keys_work(api, user, signing_key):  # noqa: ANN001
     assert rsa["kty"] == "RSA" and rsa["alg"] == "RS256" and "d" not in rsa and "p" not in rsa
 
 
-def test_a_key_staged_by_another_process_is_picked_up(api, user, signing_key):  # noqa: ANN001
+def test_a_key_staged_by_another_process_is_picked_up(api, user, signing_key):
     """Another process wrote the row and the PEM; this process's ring learns it on first sight
     of the unknown kid, without a restart."""
     from cryptography.hazmat.primitives.asymmetric import ec as _ec
@@ -131,7 +131,7 @@ def test_a_key_staged_by_another_process_is_picked_up(api, user, signing_key):  
     assert kid in keyring().keys
 
 
-def test_jwks_endpoint_caching_headers(api, signing_key):  # noqa: ANN001
+def test_jwks_endpoint_caching_headers(api, signing_key):
     r = api.get("/internal/jwks.json")
     assert r.status_code == 200
     assert r["Cache-Control"].startswith("public, max-age=")
@@ -143,7 +143,7 @@ def test_jwks_endpoint_caching_headers(api, signing_key):  # noqa: ANN001
     assert doc["jwks_uri"].endswith("/internal/jwks.json") and doc["issuer"]
 
 
-def test_wsgi_fast_path_serves_the_same_jwks(api, signing_key):  # noqa: ANN001
+def test_wsgi_fast_path_serves_the_same_jwks(api, signing_key):
     import io
 
     from config.wsgi import application
@@ -152,7 +152,7 @@ def test_wsgi_fast_path_serves_the_same_jwks(api, signing_key):  # noqa: ANN001
     for path in ("/internal/jwks.json", "/.well-known/jwks.json"):
         captured = {}
 
-        def start(status, headers):  # noqa: ANN001, ANN202
+        def start(status, headers):
             captured["status"], captured["headers"] = status, dict(headers)
 
         environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "wsgi.input": io.BytesIO(b""), "SERVER_NAME": "x",

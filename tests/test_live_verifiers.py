@@ -18,14 +18,14 @@ JS_DIR = Path(__file__).parent / "js"
 
 
 @pytest.fixture
-def live_token(live_server, user, signing_key) -> tuple[str, str]:  # noqa: ANN001
+def live_token(live_server, user, signing_key) -> tuple[str, str]:
     r = requests.post(f"{live_server.url}/v1/auth/login", json={"username": user.username, "password": PASSWORD},
                       timeout=10)
     assert r.status_code == 200, r.text
     return live_server.url, r.json()["access_token"]
 
 
-def test_pyjwt_jwks_client_verifies_over_http(live_token):  # noqa: ANN001
+def test_pyjwt_jwks_client_verifies_over_http(live_token):
     base, token = live_token
     client = jwt.PyJWKClient(f"{base}/internal/jwks.json")
     key = client.get_signing_key_from_jwt(token)
@@ -48,7 +48,7 @@ def _node_verify(base: str, token: str) -> tuple[int, dict]:
     return proc.returncode, json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_npm_jose_remote_jwks_verifies(live_token):  # noqa: ANN001
+def test_npm_jose_remote_jwks_verifies(live_token):
     base, token = live_token
     code, out = _node_verify(base, token)
     assert code == 0, out

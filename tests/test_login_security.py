@@ -18,23 +18,23 @@ from tests.factories import PASSWORD, UserFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _login(api, username: str, password: str = PASSWORD, **extra):  # noqa: ANN001, ANN003
+def _login(api, username: str, password: str = PASSWORD, **extra):
     return api.post("/v1/auth/login", {"username": username, "password": password}, format="json", **extra)
 
 
-def _strip(r) -> tuple[int, dict, str | None]:  # noqa: ANN001
+def _strip(r) -> tuple[int, dict, str | None]:
     body = {k: v for k, v in r.json().items() if k != "request_id"}
     return r.status_code, body, r.get("Retry-After") is not None and "set" or None
 
 
 @pytest.fixture
-def fast_limits(settings):  # noqa: ANN001
+def fast_limits(settings):
     settings.CUSTOS_ACCOUNTS = {**settings.CUSTOS_ACCOUNTS, "LOGIN_DELAY_AFTER": 3, "LOGIN_HARD_LOCK_AFTER": 6}
     return settings
 
 
 # ---- brute force ----------------------------------------------------------------------------
-def test_delay_after_consecutive_failures_even_for_the_right_password(api, user, signing_key, fast_limits):  # noqa: ANN001
+def test_delay_after_consecutive_failures_even_for_the_right_password(api, user, signing_key, fast_limits):
     for _ in range(3):
         assert _login(api, user.username, "wrong!").status_code == 401
     r = _login(api, user.username)  # right password, inside the delay
@@ -46,7 +46,7 @@ def test_delay_after_consecutive_failures_even_for_the_right_password(api, user,
     assert AuditEvent.objects.filter(action="login.throttled", subject_user_id=user.pk).exists()
 
 
-def test_unknown_accounts_are_limited_identically(api, user, signing_key, fast_limits):  # noqa: ANN001
+def test_unknown_accounts_are_limited_identically(api, user, signing_key, fast_limits):
     answers = {}
     for name in (user.username, "no-such-user"):
         seq = [_strip(_login(api, name, "wrong!")) for _ in range(5)]
@@ -55,7 +55,7 @@ def test_unknown_accounts_are_limited_identically(api, user, signing_key, fast_l
     assert [s for s, _, _ in answers["no-such-user"]] == [401, 401, 401, 429, 429]
 
 
-def test_parallel_guesses_cannot_slip_past_the_limit(signing_key, fast_limits):  # noqa: ANN001
+def test_parallel_guesses_cannot_slip_past_the_limit(signing_key, fast_limits):
     user = UserFactory()
     barrier = threading.Barrier(12)
     codes: list[int] = []
@@ -79,7 +79,7 @@ def test_parallel_guesses_cannot_slip_past_the_limit(signing_key, fast_limits): 
     assert codes.count(401) <= 4 and codes.count(429) >= 8  # 3 free tries + at most one per delay window
 
 
-def test_hard_lock_then_reset_unlocks(api, user, signing_key, fast_limits, mailoutbox):  # noqa: ANN001
+def test_hard_lock_then_reset_unlocks(api, user, signing_key, fast_limits, mailoutbox):
     for i in range(6):
         time.sleep(0 if i < 3 else 2 ** (i - 3) + 0.05)  # wait out each delay: these are real attempts
         assert _login(api, user.username, "wrong!").status_code == 401, i
@@ -102,7 +102,7 @@ def test_hard_lock_then_reset_unlocks(api, user, signing_key, fast_limits, mailo
     assert _login(api, user.username, "fresh start 2026").status_code == 200
 
 
-def test_password_spraying_from_one_ip(api, signing_key, settings):  # noqa: ANN001
+def test_password_spraying_from_one_ip(api, signing_key, settings):
     settings.CUSTOS_ACCOUNTS = {**settings.CUSTOS_ACCOUNTS, "IP_FAILURES_LIMIT": 3}
     users = [UserFactory() for _ in range(5)]
     ip = {"REMOTE_ADDR": "198.51.100.7"}
@@ -113,7 +113,7 @@ def test_password_spraying_from_one_ip(api, signing_key, settings):  # noqa: ANN
     assert _login(api, users[4].username, PASSWORD, REMOTE_ADDR="198.51.100.8").status_code == 200
 
 
-def test_forwarded_for_is_honoured_only_from_trusted_proxies(api, signing_key, settings):  # noqa: ANN001
+def test_forwarded_for_is_honoured_only_from_trusted_proxies(api, signing_key, settings):
     from custos.netutil import _trusted_networks
 
     settings.CUSTOS_ACCOUNTS = {**settings.CUSTOS_ACCOUNTS, "IP_FAILURES_LIMIT": 2}
@@ -136,11 +136,11 @@ def test_forwarded_for_is_honoured_only_from_trusted_proxies(api, signing_key, s
 
 
 # ---- OTP login ------------------------------------------------------------------------------
-def _mail_code(mailoutbox) -> str:  # noqa: ANN001
+def _mail_code(mailoutbox) -> str:
     return re.search(r"\b(\d{6})\b", mailoutbox[-1].body).group(1)
 
 
-def test_otp_login_known_and_unknown_alike(api, user, signing_key, mailoutbox, settings):  # noqa: ANN001
+def test_otp_login_known_and_unknown_alike(api, user, signing_key, mailoutbox, settings):
     a = api.post("/v1/auth/otp/send", {"channel": "email", "destination": user.email}, format="json")
     b = api.post("/v1/auth/otp/send", {"channel": "email", "destination": "stranger@example.com"}, format="json")
     assert a.status_code == b.status_code == 202 and a.json() == b.json() == {"retry_after": 60}
@@ -171,7 +171,7 @@ def test_otp_login_known_and_unknown_alike(api, user, signing_key, mailoutbox, s
 
 
 def test_otp_wrong_tries_kill_the_code_and_no_self_registration(api, user, signing_key, mailoutbox,
-                                                                settings):  # noqa: ANN001
+                                                                settings):
     settings.CUSTOS_ACCOUNTS = {**settings.CUSTOS_ACCOUNTS, "OTP_SELF_REGISTRATION": False,
                                 "LOGIN_DELAY_AFTER": 50}
     api.post("/v1/auth/otp/send", {"channel": "email", "destination": user.email}, format="json")
@@ -192,7 +192,7 @@ def test_otp_wrong_tries_kill_the_code_and_no_self_registration(api, user, signi
     assert r.status_code == 401 and not User.objects.filter(email="nobody@example.com").exists()
 
 
-def test_otp_sms_login(api, signing_key, settings):  # noqa: ANN001
+def test_otp_sms_login(api, signing_key, settings):
     from accounts.sms import MemorySmsBackend
 
     settings.CUSTOS_ACCOUNTS = {**settings.CUSTOS_ACCOUNTS, "SMS_BACKEND": "accounts.sms.MemorySmsBackend"}
@@ -210,7 +210,7 @@ RFC6238 = [(59, "287082"), (1111111109, "081804"), (1111111111, "050471"), (1234
            (2000000000, "279037"), (20000000000, "353130")]
 
 
-def test_rfc6238_vectors(user):  # noqa: ANN001
+def test_rfc6238_vectors(user):
     from accounts.security.mfa import _verify_totp
     from custos.crypto import seal
 
@@ -226,7 +226,7 @@ def test_rfc6238_vectors(user):  # noqa: ANN001
         device.delete()
 
 
-def _enrol(api, user):  # noqa: ANN001, ANN202
+def _enrol(api, user):
     tok = login(api, user.username)["access_token"]
     r = api.post("/v1/mfa/totp/setup", **bearer(tok))
     assert r.status_code == 403  # needs re-auth
@@ -248,11 +248,11 @@ def _enrol(api, user):  # noqa: ANN001, ANN202
     return tok, totp, codes
 
 
-def _wait_next_step(totp) -> None:  # noqa: ANN001
+def _wait_next_step(totp) -> None:
     time.sleep(30 - time.time() % 30 + 0.05)
 
 
-def test_totp_login_flow(api, user, signing_key):  # noqa: ANN001
+def test_totp_login_flow(api, user, signing_key):
     tok, totp, codes = _enrol(api, user)
     assert api.get("/v1/users/me", **bearer(tok)).json()["mfa_enabled"] is True
     # a wrong password answers as for anyone; the right one gets the challenge, not tokens
@@ -288,7 +288,7 @@ def test_totp_login_flow(api, user, signing_key):  # noqa: ANN001
                     format="json").status_code == 401
 
 
-def test_one_totp_code_in_two_parallel_requests(api, user, signing_key):  # noqa: ANN001
+def test_one_totp_code_in_two_parallel_requests(api, user, signing_key):
     tok, totp, _ = _enrol(api, user)
     _wait_next_step(totp)
     challenges = [_login(api, user.username).json()["mfa_token"] for _ in range(2)]
@@ -314,7 +314,7 @@ def test_one_totp_code_in_two_parallel_requests(api, user, signing_key):  # noqa
     assert sorted(results) == [200, 401]
 
 
-def test_mfa_management_needs_reauth_and_staff_can_reset(api, user, signing_key):  # noqa: ANN001
+def test_mfa_management_needs_reauth_and_staff_can_reset(api, user, signing_key):
     tok, totp, codes = _enrol(api, user)
     assert api.delete("/v1/mfa/totp", **bearer(tok)).status_code == 403
     assert api.post("/v1/mfa/backup-codes", **bearer(tok)).status_code == 403
@@ -337,7 +337,7 @@ def test_mfa_management_needs_reauth_and_staff_can_reset(api, user, signing_key)
     assert ev.actor_id == str(staff.pk) and ev.metadata["reason"] == "staff_reset"
 
 
-def test_mfa_throttling_counts_per_user_across_factors(api, user, signing_key, settings):  # noqa: ANN001
+def test_mfa_throttling_counts_per_user_across_factors(api, user, signing_key, settings):
     tok, totp, codes = _enrol(api, user)
     settings.CUSTOS_ACCOUNTS = {**settings.CUSTOS_ACCOUNTS, "MFA_FAILURES_DELAY_AFTER": 3}
     statuses = []
@@ -351,7 +351,7 @@ def test_mfa_throttling_counts_per_user_across_factors(api, user, signing_key, s
 
 
 # ---- risk -----------------------------------------------------------------------------------
-def test_new_device_is_noted_and_the_user_told(api, user, signing_key, mailoutbox):  # noqa: ANN001
+def test_new_device_is_noted_and_the_user_told(api, user, signing_key, mailoutbox):
     login(api, user.username, HTTP_X_DEVICE_ID="phone-1")
     login(api, user.username, HTTP_X_DEVICE_ID="phone-1")
     assert not AuditEvent.objects.filter(action="security.anomaly").exists()
@@ -361,7 +361,7 @@ def test_new_device_is_noted_and_the_user_told(api, user, signing_key, mailoutbo
     assert "New sign-in" in mailoutbox[-1].subject and "device" in mailoutbox[-1].body
 
 
-def test_new_country_and_impossible_travel_ask_for_a_code(api, user, signing_key, mailoutbox, settings):  # noqa: ANN001
+def test_new_country_and_impossible_travel_ask_for_a_code(api, user, signing_key, mailoutbox, settings):
     from custos.netutil import _trusted_networks
 
     settings.CUSTOS_TRUSTED_PROXIES = ["127.0.0.1/32"]
@@ -386,7 +386,7 @@ def test_new_country_and_impossible_travel_ask_for_a_code(api, user, signing_key
         _trusted_networks.cache_clear()
 
 
-def test_failure_burst_and_session_cap(api, user, signing_key, settings):  # noqa: ANN001
+def test_failure_burst_and_session_cap(api, user, signing_key, settings):
     settings.CUSTOS_ACCOUNTS = {**settings.CUSTOS_ACCOUNTS, "RISK_MAX_SESSIONS": 2, "LOGIN_DELAY_AFTER": 50}
     login(api, user.username)
     for _ in range(3):
@@ -399,7 +399,7 @@ def test_failure_burst_and_session_cap(api, user, signing_key, settings):  # noq
     assert "too_many_sessions" in ev.metadata["reasons"]
 
 
-def test_deny_policy(api, user, signing_key, settings):  # noqa: ANN001
+def test_deny_policy(api, user, signing_key, settings):
     settings.CUSTOS_ACCOUNTS = {**settings.CUSTOS_ACCOUNTS, "RISK_DENY_AT": 20}
     login(api, user.username, HTTP_X_DEVICE_ID="a")
     r = _login(api, user.username, HTTP_X_DEVICE_ID="b")
@@ -407,7 +407,7 @@ def test_deny_policy(api, user, signing_key, settings):  # noqa: ANN001
     assert LoginEvent.objects.filter(user=user, result="denied").count() == 1
 
 
-def test_staff_see_login_history(api, user, signing_key):  # noqa: ANN001
+def test_staff_see_login_history(api, user, signing_key):
     from tests.conftest import grant
 
     login(api, user.username)
@@ -423,16 +423,16 @@ def test_staff_see_login_history(api, user, signing_key):  # noqa: ANN001
 class _DeleteSpy:
     """Stands in for the cache behind custos.cachebatch and notes each delete_many round trip."""
 
-    def __init__(self, real) -> None:  # noqa: ANN001
+    def __init__(self, real) -> None:
         self.real, self.calls = real, []
 
-    def delete_many(self, keys):  # noqa: ANN001, ANN201
+    def delete_many(self, keys):
         self.calls.append(list(keys))
         return self.real.delete_many(keys)
 
 
 def test_otp_and_mfa_sign_ins_drop_their_cache_keys_in_one_round_trip(api, user, signing_key, mailoutbox,
-                                                                       monkeypatch):  # noqa: ANN001
+                                                                       monkeypatch):
     """Like a password sign-in: the throttle counters it forgives and the /users/me copy its
     last_login_at made stale leave together, after the commit."""
     from custos import cachebatch

@@ -10,7 +10,7 @@ import requests
 from tests.server import running_custos
 
 
-def test_metrics_aggregate_every_worker(tmp_path):  # noqa: ANN001
+def test_metrics_aggregate_every_worker(tmp_path):
     prom_dir = tmp_path / "prometheus"
     prom_dir.mkdir()
     with running_custos(tmp_path, workers=3, extra_env={"PROMETHEUS_MULTIPROC_DIR": str(prom_dir)}) as base:

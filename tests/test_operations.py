@@ -5,22 +5,22 @@ import pytest
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_healthz(client):  # noqa: ANN001
+def test_healthz(client):
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
-def test_readyz_reports_missing_signing_key(client):  # noqa: ANN001
+def test_readyz_reports_missing_signing_key(client):
     r = client.get("/readyz")
     assert r.status_code == 503 and r.json()["checks"]["signing_key"] == "fail"
     assert r.json()["checks"]["database"] == "ok"
 
 
-def test_readyz_ok(client, signing_key):  # noqa: ANN001
+def test_readyz_ok(client, signing_key):
     r = client.get("/readyz")
     assert r.status_code == 200 and set(r.json()["checks"].values()) == {"ok"}
 
 
-def test_openapi_schema_lists_the_contract(client):  # noqa: ANN001
+def test_openapi_schema_lists_the_contract(client):
     r = client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert r.status_code == 200
     paths = r.json()["paths"]
@@ -29,14 +29,14 @@ def test_openapi_schema_lists_the_contract(client):  # noqa: ANN001
         assert p in paths, p
 
 
-def test_swagger_ui_is_served_locally(client):  # noqa: ANN001
+def test_swagger_ui_is_served_locally(client):
     r = client.get("/api/docs/")
     assert r.status_code == 200
     html = r.content.decode()
     assert "swagger" in html.lower() and "cdn.jsdelivr" not in html
 
 
-def test_no_default_credentials(db):  # noqa: ANN001
+def test_no_default_credentials(db):
     from accounts.models import User
 
     assert not User.objects.exists()

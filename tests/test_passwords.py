@@ -15,11 +15,11 @@ def _stored(user: User) -> str:
     return User.objects.values_list("password", flat=True).get(pk=user.pk)
 
 
-def test_new_hashes_use_pinned_argon2id(user):  # noqa: ANN001
+def test_new_hashes_use_pinned_argon2id(user):
     assert _stored(user).startswith("argon2$argon2id$v=19$m=19456,t=2,p=1$")
 
 
-def test_parameter_change_rehashes_on_login(api, signing_key, settings):  # noqa: ANN001
+def test_parameter_change_rehashes_on_login(api, signing_key, settings):
     user = UserFactory()
     settings.CUSTOS_ARGON2 = {"TIME_COST": 3, "MEMORY_COST": 12288, "PARALLELISM": 1}
     login(api, user.username)
@@ -28,7 +28,7 @@ def test_parameter_change_rehashes_on_login(api, signing_key, settings):  # noqa
 
 
 @pytest.mark.parametrize("hasher", ["bcrypt_sha256", "pbkdf2_sha256"])
-def test_legacy_hashes_verify_and_upgrade(api, signing_key, hasher):  # noqa: ANN001
+def test_legacy_hashes_verify_and_upgrade(api, signing_key, hasher):
     user = UserFactory()
     User.objects.filter(pk=user.pk).update(password=make_password(PASSWORD, hasher=hasher))
     assert _stored(user).startswith(hasher)
@@ -38,14 +38,14 @@ def test_legacy_hashes_verify_and_upgrade(api, signing_key, hasher):  # noqa: AN
     assert _stored(user).startswith("argon2$argon2id$")
 
 
-def test_hash_verify_does_not_rehash_when_current(api, signing_key):  # noqa: ANN001
+def test_hash_verify_does_not_rehash_when_current(api, signing_key):
     user = UserFactory()
     before = _stored(user)
     login(api, user.username)
     assert _stored(user) == before
 
 
-def _hashers_seen(monkeypatch) -> list[str]:  # noqa: ANN001
+def _hashers_seen(monkeypatch) -> list[str]:
     """Which library judged each check: libsodium (through PyNaCl) or argon2-cffi."""
     import argon2
     from accounts import hashers
@@ -60,7 +60,7 @@ def _hashers_seen(monkeypatch) -> list[str]:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("password", [PASSWORD, "", "pässwörd ✓", "x" * 4096])
-def test_libsodium_and_argon2_cffi_agree_on_pinned_hashes(password, monkeypatch):  # noqa: ANN001
+def test_libsodium_and_argon2_cffi_agree_on_pinned_hashes(password, monkeypatch):
     """The pinned form is checked by libsodium; hashes either library made verify through the
     other, and a wrong password or a changed digest fails, in one computation each."""
     import argon2
@@ -83,7 +83,7 @@ def test_libsodium_and_argon2_cffi_agree_on_pinned_hashes(password, monkeypatch)
 
 
 @pytest.mark.parametrize("params", [dict(parallelism=2), dict(type="I")])
-def test_forms_libsodium_cannot_take_stay_with_argon2_cffi(params, monkeypatch):  # noqa: ANN001
+def test_forms_libsodium_cannot_take_stay_with_argon2_cffi(params, monkeypatch):
     import argon2
     from django.contrib.auth.hashers import get_hasher
 

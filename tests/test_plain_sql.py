@@ -69,7 +69,7 @@ def test_insert_goes_through_save_for_models_with_save_signals():
 
     seen = []
 
-    def receiver(sender, instance, created, **kwargs):  # noqa: ANN001, ANN003
+    def receiver(sender, instance, created, **kwargs):
         seen.append((instance.pk, created))
 
     post_save.connect(receiver, sender=User, weak=False, dispatch_uid="test-plain-sql")
@@ -87,7 +87,7 @@ def test_insert_goes_through_save_for_models_with_save_signals():
     {"username": "", "password": "x"},
     {"username": "a" * 255, "password": "x"},
 ])
-def test_lean_login_hands_odd_bodies_to_the_serializer(client, signing_key, body):  # noqa: ANN001
+def test_lean_login_hands_odd_bodies_to_the_serializer(client, signing_key, body):
     r = client.post("/v1/auth/login", data=body, content_type="application/json")
     assert r.status_code == 400, r.content
     assert r.json()["error"]["code"] == "validation_error" and r.json()["error"]["fields"]

@@ -17,11 +17,11 @@ from tests.conftest import bearer, login
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def refresh(api, token: str):  # noqa: ANN001, ANN201
+def refresh(api, token: str):
     return api.post("/v1/auth/refresh", {"refresh_token": token}, format="json")
 
 
-def test_rotation_stores_only_hashes_and_links_predecessor(api, user, signing_key):  # noqa: ANN001
+def test_rotation_stores_only_hashes_and_links_predecessor(api, user, signing_key):
     p0 = login(api, user.username)
     r = refresh(api, p0["refresh_token"])
     assert r.status_code == 200 and r["Cache-Control"] == "no-store"
@@ -38,7 +38,7 @@ def test_rotation_stores_only_hashes_and_links_predecessor(api, user, signing_ke
     assert api.get("/v1/users/me", **bearer(p1["access_token"])).status_code == 200
 
 
-def test_reuse_outside_grace_revokes_that_session_only(api, user, signing_key, settings):  # noqa: ANN001
+def test_reuse_outside_grace_revokes_that_session_only(api, user, signing_key, settings):
     settings.CUSTOS_SESSIONS = {**settings.CUSTOS_SESSIONS, "REFRESH_GRACE": 0}
     victim = login(api, user.username)
     bystander = login(api, user.username)
@@ -57,7 +57,7 @@ def test_reuse_outside_grace_revokes_that_session_only(api, user, signing_key, s
     assert ev.subject_user_id == user.pk and ev.metadata["session_id"] == victim["session_id"]
 
 
-def test_grace_window_returns_the_same_successor(api, user, signing_key):  # noqa: ANN001
+def test_grace_window_returns_the_same_successor(api, user, signing_key):
     p0 = login(api, user.username)
     first = refresh(api, p0["refresh_token"]).json()
     again = refresh(api, p0["refresh_token"])  # the response was lost; the client retries
@@ -72,7 +72,7 @@ def test_grace_window_returns_the_same_successor(api, user, signing_key):  # noq
     assert r.status_code == 401 and r.json()["error"]["code"] == "refresh_token_reused"
 
 
-def test_grace_window_expires(api, user, signing_key):  # noqa: ANN001
+def test_grace_window_expires(api, user, signing_key):
     p0 = login(api, user.username)
     assert refresh(api, p0["refresh_token"]).status_code == 200
     RefreshToken.objects.filter(token_hash=token_hash(p0["refresh_token"])).update(
@@ -80,7 +80,7 @@ def test_grace_window_expires(api, user, signing_key):  # noqa: ANN001
     assert refresh(api, p0["refresh_token"]).json()["error"]["code"] == "refresh_token_reused"
 
 
-def test_invalid_expired_and_garbage_tokens(api, user, signing_key):  # noqa: ANN001
+def test_invalid_expired_and_garbage_tokens(api, user, signing_key):
     p0 = login(api, user.username)
     for bad in ("", "x" * 600, "not-a-token", p0["access_token"]):
         r = refresh(api, bad)
@@ -115,7 +115,7 @@ def _race(token: str, n: int) -> list[tuple[int, dict]]:
     return results
 
 
-def test_ten_concurrent_refreshes_never_fork(api, user, signing_key):  # noqa: ANN001
+def test_ten_concurrent_refreshes_never_fork(api, user, signing_key):
     p0 = login(api, user.username)
     results = _race(p0["refresh_token"], 10)
     assert len(results) == 10
@@ -128,7 +128,7 @@ def test_ten_concurrent_refreshes_never_fork(api, user, signing_key):  # noqa: A
     assert not Session.objects.get(session_id=p0["session_id"]).revoked
 
 
-def test_concurrent_refreshes_with_strict_mode_have_one_winner(api, user, signing_key, settings):  # noqa: ANN001
+def test_concurrent_refreshes_with_strict_mode_have_one_winner(api, user, signing_key, settings):
     settings.CUSTOS_SESSIONS = {**settings.CUSTOS_SESSIONS, "REFRESH_GRACE": 0}
     p0 = login(api, user.username)
     results = _race(p0["refresh_token"], 6)
@@ -143,7 +143,7 @@ def test_concurrent_refreshes_with_strict_mode_have_one_winner(api, user, signin
     assert Session.objects.get(session_id=p0["session_id"]).revoked
 
 
-def test_refresh_rereads_roles(api, user, signing_key):  # noqa: ANN001
+def test_refresh_rereads_roles(api, user, signing_key):
     import jwt
 
     from tests.conftest import grant

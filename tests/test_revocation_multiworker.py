@@ -18,7 +18,7 @@ def _hammer(base: str, token: str, n: int = 30) -> list[int]:
             for _ in range(n)]
 
 
-def test_logout_and_kick_reach_every_worker_within_a_second(tmp_path):  # noqa: ANN001
+def test_logout_and_kick_reach_every_worker_within_a_second(tmp_path):
     with running_custos(tmp_path, workers=3) as base:
         assert requests.post(f"{base}/v1/auth/register", json={"username": "carol", "password": PW},
                              timeout=10).status_code == 201

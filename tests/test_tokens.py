@@ -27,7 +27,7 @@ def _claims(token: str) -> dict:
     return jwt.decode(token, options={"verify_signature": False})
 
 
-def test_access_token_header_and_claims(api, user, signing_key):  # noqa: ANN001
+def test_access_token_header_and_claims(api, user, signing_key):
     pair = login(api, user.username)
     header = jwt.get_unverified_header(pair["access_token"])
     assert header == {"alg": "ES256", "kid": signing_key.kid, "typ": "at+jwt"}
@@ -46,27 +46,27 @@ def _sign_with_our_key(claims: dict, headers: dict | None = None) -> str:
 
 
 @pytest.fixture
-def good_claims(api, user, signing_key) -> dict:  # noqa: ANN001
+def good_claims(api, user, signing_key) -> dict:
     return _claims(login(api, user.username)["access_token"])
 
 
-def _status(api, token: str) -> tuple[int, str]:  # noqa: ANN001
+def _status(api, token: str) -> tuple[int, str]:
     r = api.get("/v1/users/me", **bearer(token))
     return r.status_code, (r.json().get("error") or {}).get("code", "")
 
 
-def test_our_own_resigned_claims_pass(api, good_claims):  # noqa: ANN001
+def test_our_own_resigned_claims_pass(api, good_claims):
     # control for the cases below: the same claims signed properly are accepted
     assert _status(api, _sign_with_our_key(good_claims)) == (200, "")
 
 
-def test_alg_none_is_refused(api, good_claims):  # noqa: ANN001
+def test_alg_none_is_refused(api, good_claims):
     kid = keyring().signing_key().kid
     token = f"{_b64({'alg': 'none', 'kid': kid, 'typ': 'at+jwt'})}.{_b64(good_claims)}."
     assert _status(api, token) == (401, "token_invalid")
 
 
-def test_hs256_signed_with_the_public_key_is_refused(api, good_claims):  # noqa: ANN001
+def test_hs256_signed_with_the_public_key_is_refused(api, good_claims):
     key = keyring().signing_key()
     pem = key.public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     header = _b64({"alg": "HS256", "kid": key.kid, "typ": "at+jwt"})
@@ -79,7 +79,7 @@ def test_hs256_signed_with_the_public_key_is_refused(api, good_claims):  # noqa:
     assert _status(api, token) == (401, "token_invalid")
 
 
-def test_unknown_kid_and_foreign_key_are_refused(api, good_claims):  # noqa: ANN001
+def test_unknown_kid_and_foreign_key_are_refused(api, good_claims):
     foreign = ec.generate_private_key(ec.SECP256R1())
     token = jwt.encode(good_claims, foreign, algorithm="ES256", headers={"kid": "nope", "typ": "at+jwt"})
     assert _status(api, token) == (401, "token_invalid")
@@ -92,27 +92,27 @@ def test_unknown_kid_and_foreign_key_are_refused(api, good_claims):  # noqa: ANN
 @pytest.mark.parametrize("change", [
     {"aud": "someone-else"}, {"iss": "https://evil.example"}, {"ver": "0"}, {"sub": "abc"},
 ])
-def test_wrong_claims_are_refused(api, good_claims, change):  # noqa: ANN001
+def test_wrong_claims_are_refused(api, good_claims, change):
     assert _status(api, _sign_with_our_key({**good_claims, **change})) == (401, "token_invalid")
 
 
-def test_missing_claims_are_refused(api, good_claims):  # noqa: ANN001
+def test_missing_claims_are_refused(api, good_claims):
     for claim in ("exp", "jti", "sub", "aud"):
         claims = {k: v for k, v in good_claims.items() if k != claim}
         assert _status(api, _sign_with_our_key(claims))[0] == 401, claim
 
 
-def test_wrong_typ_is_refused(api, good_claims):  # noqa: ANN001
+def test_wrong_typ_is_refused(api, good_claims):
     assert _status(api, _sign_with_our_key(good_claims, {"typ": "JWT"})) == (401, "token_invalid")
 
 
-def test_expired_token(api, good_claims):  # noqa: ANN001
+def test_expired_token(api, good_claims):
     now = int(time.time())
     token = _sign_with_our_key({**good_claims, "iat": now - 2000, "exp": now - 100})
     assert _status(api, token) == (401, "token_expired")
 
 
-def test_stale_token_version_is_refused(api, user, good_claims):  # noqa: ANN001
+def test_stale_token_version_is_refused(api, user, good_claims):
     from accounts.services import user_token_version_bump
     from audit.services import Actor
 
@@ -122,7 +122,7 @@ def test_stale_token_version_is_refused(api, user, good_claims):  # noqa: ANN001
     assert _claims(fresh)["ver"] == 1 and _status(api, fresh) == (200, "")
 
 
-def test_tampered_payload_is_refused(api, user, signing_key):  # noqa: ANN001
+def test_tampered_payload_is_refused(api, user, signing_key):
     token = login(api, user.username)["access_token"]
     header, payload, sig = token.split(".")
     claims = _claims(token)
@@ -130,7 +130,7 @@ def test_tampered_payload_is_refused(api, user, signing_key):  # noqa: ANN001
     assert _status(api, f"{header}.{_b64(claims)}.{sig}") == (401, "token_invalid")
 
 
-def test_malformed_shapes_are_refused(api, good_claims):  # noqa: ANN001
+def test_malformed_shapes_are_refused(api, good_claims):
     good = _sign_with_our_key(good_claims)
     h, p, sig = good.split(".")
     kid = keyring().signing_key().kid
@@ -141,7 +141,7 @@ def test_malformed_shapes_are_refused(api, good_claims):  # noqa: ANN001
         assert _status(api, token) == (401, "token_invalid"), token
 
 
-def test_time_claims(api, good_claims):  # noqa: ANN001
+def test_time_claims(api, good_claims):
     now = int(time.time())
     assert _status(api, _sign_with_our_key({**good_claims, "iat": now + 3600}))[0] == 401  # issued in the future
     assert _status(api, _sign_with_our_key({**good_claims, "nbf": now + 3600}))[0] == 401

@@ -15,7 +15,7 @@ _drf_me = MeView.as_view()
 
 
 @lean(("GET",), _drf_me)
-def me(request):  # noqa: ANN001, ANN201
+def me(request):
     principal = principal_from_bearer(request)
     if principal is None:
         if principal_from_api_key(request) is not None:

@@ -10,7 +10,7 @@ class RegisterSerializer(serializers.Serializer):
     password = StrictCharField(required=False, allow_null=True, trim_whitespace=False, max_length=4096)
     nickname = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=64)
 
-    def validate(self, attrs):  # noqa: ANN001, ANN201
+    def validate(self, attrs):
         if not any(attrs.get(k) for k in ("username", "email", "phone")):
             raise serializers.ValidationError({"username": ["At least one of username, email or phone is required."]})
         if attrs.get("username") and not attrs.get("password"):

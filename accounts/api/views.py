@@ -29,11 +29,11 @@ UserOut = inline_serializer("User", {
 Generic = inline_serializer("Object", {"id": serializers.IntegerField()})
 
 
-def actor_of(principal) -> Actor:  # noqa: ANN001
+def actor_of(principal) -> Actor:
     return Actor.service(principal.name) if getattr(principal, "is_service", False) else Actor.user(principal.id)
 
 
-def require_reauth(request) -> None:  # noqa: ANN001
+def require_reauth(request) -> None:
     services.reauth_token_check(token=request.META.get("HTTP_X_REAUTH_TOKEN"), user_id=request.user.id,
                                 session_id=request.user.session_id)
 
@@ -44,7 +44,7 @@ class RegisterView(APIView):
 
     @extend_schema(request=RegisterSerializer, responses={201: inline_serializer("Registered", {"user": UserOut})},
                    summary="Self-service registration (C-end)")
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         s = RegisterSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         user = services.user_create(**s.validated_data)
@@ -53,7 +53,7 @@ class RegisterView(APIView):
 
 class MeView(APIView):
     @extend_schema(summary="The caller's user, profile, roles, MFA state and identities", responses={200: Generic})
-    def get(self, request):  # noqa: ANN001, ANN201
+    def get(self, request):
         data = selectors.user_me(user_id=request.user.id, tenant_id=request.user.tenant_id)
         if data is None:
             raise NotFound()
@@ -67,12 +67,12 @@ class MeView(APIView):
                        "birthday": serializers.DateField(required=False, allow_null=True),
                        "extra": serializers.DictField(required=False, allow_null=True)}),
                    responses={200: Generic})
-    def patch(self, request):  # noqa: ANN001, ANN201
+    def patch(self, request):
         services.profile_update(user_id=request.user.id, data=_body(request), actor=Actor.user(request.user.id))
         return self.get(request)
 
     @extend_schema(summary="Delete my account (needs X-Reauth-Token)", responses={204: None})
-    def delete(self, request):  # noqa: ANN001, ANN201
+    def delete(self, request):
         require_reauth(request)
         services.user_transition(user_id=request.user.id, action="delete", actor=Actor.user(request.user.id),
                                  reason="self_service")
@@ -86,7 +86,7 @@ def _contact_views(channel: str) -> tuple[type[APIView], type[APIView]]:
         @extend_schema(summary=f"Start changing my {field}: a code goes to the new address (needs X-Reauth-Token)",
                        request=inline_serializer(f"{field.title()}ChangeStart", {field: serializers.CharField()}),
                        responses={202: None})
-        def post(self, request):  # noqa: ANN001, ANN201
+        def post(self, request):
             require_reauth(request)
             user = selectors.user_get(user_id=request.user.id)
             services.contact_change_start(user=user, channel=channel, value=_body(request).get(field))
@@ -97,7 +97,7 @@ def _contact_views(channel: str) -> tuple[type[APIView], type[APIView]]:
                        request=inline_serializer(f"{field.title()}ChangeVerify", {
                            field: serializers.CharField(), "code": serializers.CharField()}),
                        responses={200: Generic})
-        def post(self, request):  # noqa: ANN001, ANN201
+        def post(self, request):
             body = _body(request)
             user = selectors.user_get(user_id=request.user.id)
             services.contact_change_finish(user=user, channel=channel, value=body.get(field), code=body.get("code"),
@@ -118,7 +118,7 @@ class ReauthView(APIView):
                                                         "code": serializers.CharField(required=False)}),
                    responses={200: inline_serializer("ReauthToken", {"reauth_token": serializers.CharField(),
                                                                      "expires_in": serializers.IntegerField()})})
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         body = _body(request)
         if "password" in body:
             token = services.reauth_with_password(user_id=request.user.id, session_id=request.user.session_id,
@@ -140,7 +140,7 @@ class PasswordChangeView(APIView):
                    request=inline_serializer("PasswordChange", {"current_password": serializers.CharField(),
                                                                 "new_password": serializers.CharField()}),
                    responses={204: None})
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         body = _body(request)
         current, new = body.get("current_password"), body.get("new_password")
         if not isinstance(current, str) or not isinstance(new, str):
@@ -159,7 +159,7 @@ class PasswordResetRequestView(APIView):
     @extend_schema(summary="Ask for a reset link (202 whether or not the account exists)",
                    request=inline_serializer("ResetRequest", {"identifier": serializers.CharField()}),
                    responses={202: None})
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         services.password_reset_request(identifier=_body(request).get("identifier"))
         return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
 
@@ -172,7 +172,7 @@ class PasswordResetConfirmView(APIView):
                    request=inline_serializer("ResetConfirm", {"token": serializers.CharField(),
                                                               "new_password": serializers.CharField()}),
                    responses={204: None})
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         body = _body(request)
         services.password_reset_confirm(token=require_str(body, "token", max_length=256),
                                         new_password=require_str(body, "new_password"))
@@ -180,7 +180,7 @@ class PasswordResetConfirmView(APIView):
 
 
 # ---- B-end: staff and tenant admins ---------------------------------------------------------
-def _target(request, user_id: int, act: str) -> User:  # noqa: ANN001
+def _target(request, user_id: int, act: str) -> User:
     """The user, if the caller may act on users of that user's tenant (or platform-wide)."""
     p = policy.provider()
     user = selectors.user_get(user_id=user_id)
@@ -201,7 +201,7 @@ class AdminUsersView(APIView):
                    responses={200: inline_serializer("AdminUserList", {
                        "results": serializers.ListField(child=serializers.DictField()),
                        "next": serializers.CharField(allow_null=True)})})
-    def get(self, request):  # noqa: ANN001, ANN201
+    def get(self, request):
         visible = policy.provider().tenants_visible(request, "/users", "read")
         if visible == []:
             raise PermissionDeniedError()
@@ -227,7 +227,7 @@ class AdminUsersView(APIView):
                        "roles": serializers.ListField(child=serializers.CharField(), required=False),
                        "invite": serializers.BooleanField(required=False)}),
                    responses={201: Generic})
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         body = _body(request)
         tenant_id = parse_id(body.get("tenant_id"), "tenant_id")
         if tenant_id is None and getattr(request.user, "tenant_id", None) is not None:
@@ -254,11 +254,11 @@ class AdminUserView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="One user", responses={200: Generic})
-    def get(self, request, user_id: int):  # noqa: ANN001, ANN201
+    def get(self, request, user_id: int):
         return Response(selectors.admin_user_row(_target(request, user_id, "read")))
 
     @extend_schema(summary="Correct a user's identifiers or type", request=Generic, responses={200: Generic})
-    def patch(self, request, user_id: int):  # noqa: ANN001, ANN201
+    def patch(self, request, user_id: int):
         _target(request, user_id, "write")
         user = services.admin_user_update(user_id=user_id, data=_body(request), actor=actor_of(request.user))
         return Response(selectors.admin_user_row(selectors.user_get(user_id=user.pk)))
@@ -271,7 +271,7 @@ class AdminUserActionView(APIView):
     @extend_schema(summary="Change an account's state (audited; freeze and delete end every session)",
                    request=inline_serializer("StateChange", {"reason": serializers.CharField(required=False)}),
                    responses={200: Generic})
-    def post(self, request, user_id: int):  # noqa: ANN001, ANN201
+    def post(self, request, user_id: int):
         _target(request, user_id, "write")
         reason = _body(request).get("reason") or ""
         if not isinstance(reason, str) or len(reason) > 200:
@@ -293,7 +293,7 @@ class TenantsView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="Tenants visible to the caller", responses={200: Generic}, operation_id="v1_admin_tenants_list")
-    def get(self, request):  # noqa: ANN001, ANN201
+    def get(self, request):
         visible = policy.provider().tenants_visible(request, "/tenants", "read")
         if visible == []:
             raise PermissionDeniedError()
@@ -305,7 +305,7 @@ class TenantsView(APIView):
     @extend_schema(summary="Create a tenant (platform staff)",
                    request=inline_serializer("TenantCreate", {"name": serializers.CharField()}),
                    responses={201: Generic})
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         if not policy.provider().allowed(request, None, "/tenants", "write"):
             raise PermissionDeniedError()
         tenant = services.tenant_create(name=_body(request).get("name"), actor=actor_of(request.user))
@@ -317,7 +317,7 @@ class TenantView(APIView):
 
     @extend_schema(summary="Rename a tenant", request=inline_serializer("TenantRename", {
         "name": serializers.CharField()}), responses={200: Generic})
-    def patch(self, request, tenant_id: int):  # noqa: ANN001, ANN201
+    def patch(self, request, tenant_id: int):
         if not policy.provider().allowed(request, None, "/tenants", "write"):
             raise PermissionDeniedError()
         tenant = services.tenant_rename(tenant_id=tenant_id, name=_body(request).get("name"),
@@ -331,7 +331,7 @@ class TenantActionView(APIView):
 
     @extend_schema(summary="Disable (signs every user of the tenant out) or enable a tenant", request=None,
                    responses={200: Generic})
-    def post(self, request, tenant_id: int):  # noqa: ANN001, ANN201
+    def post(self, request, tenant_id: int):
         if not policy.provider().allowed(request, None, "/tenants", "write"):
             raise PermissionDeniedError()
         fn = services.tenant_enable if self.enable else services.tenant_disable
@@ -344,7 +344,7 @@ class TotpSetupView(APIView):
                    responses={200: inline_serializer("TotpSetup", {"otpauth_uri": serializers.CharField(),
                                                                   "secret": serializers.CharField(),
                                                                   "qr_svg": serializers.CharField()})})
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         require_reauth(request)
         response = Response(mfa.totp_setup(user=selectors.user_get(user_id=request.user.id)))
         response["Cache-Control"] = "no-store"
@@ -356,7 +356,7 @@ class TotpConfirmView(APIView):
                    request=inline_serializer("TotpConfirm", {"code": serializers.CharField()}),
                    responses={200: inline_serializer("BackupCodes", {
                        "backup_codes": serializers.ListField(child=serializers.CharField())})})
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         codes = mfa.totp_confirm(user=selectors.user_get(user_id=request.user.id),
                                  code=require_str(_body(request), "code", max_length=16))
         response = Response({"backup_codes": codes})
@@ -366,7 +366,7 @@ class TotpConfirmView(APIView):
 
 class TotpView(APIView):
     @extend_schema(summary="Turn TOTP off (needs X-Reauth-Token)", responses={204: None})
-    def delete(self, request):  # noqa: ANN001, ANN201
+    def delete(self, request):
         require_reauth(request)
         mfa.totp_disable(user_id=request.user.id, actor=Actor.user(request.user.id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -376,7 +376,7 @@ class BackupCodesView(APIView):
     @extend_schema(summary="A new set of backup codes; the old set is void (needs X-Reauth-Token)", request=None,
                    responses={200: inline_serializer("NewBackupCodes", {
                        "backup_codes": serializers.ListField(child=serializers.CharField())})})
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         require_reauth(request)
         codes = mfa.backup_codes_regenerate(user=selectors.user_get(user_id=request.user.id))
         response = Response({"backup_codes": codes})
@@ -386,7 +386,7 @@ class BackupCodesView(APIView):
 
 class MyLoginsView(APIView):
     @extend_schema(summary="My sign-in history", responses={200: Generic})
-    def get(self, request):  # noqa: ANN001, ANN201
+    def get(self, request):
         return Response({"results": risk.history_of(user_id=request.user.id), "next": None})
 
 
@@ -394,7 +394,7 @@ class AdminUserLoginsView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="A user's sign-in history", responses={200: Generic})
-    def get(self, request, user_id: int):  # noqa: ANN001, ANN201
+    def get(self, request, user_id: int):
         _target(request, user_id, "read")
         return Response({"results": risk.history_of(user_id=user_id), "next": None})
 
@@ -404,7 +404,7 @@ class AdminUserMfaResetView(APIView):
 
     @extend_schema(summary="Turn a user's two-factor authentication off (lost device); audited", request=None,
                    responses={204: None})
-    def post(self, request, user_id: int):  # noqa: ANN001, ANN201
+    def post(self, request, user_id: int):
         _target(request, user_id, "write")
         mfa.admin_reset(user_id=user_id, actor=actor_of(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)

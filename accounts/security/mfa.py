@@ -62,8 +62,8 @@ def totp_setup(*, user: User) -> dict[str, str]:
     raw = secrets.token_bytes(20)  # 160 bits, RFC 4226's recommendation
     TotpDevice.objects.create(user=user, name="authenticator", confirmed=False, key_sealed=seal(raw.hex()))
     secret = base64.b32encode(raw).decode().rstrip("=")
-    label = quote(f"{conf('TOTP_ISSUER')}:{user.username or user.email or user.phone or user.pk}")
-    uri = f"otpauth://totp/{label}?" + urlencode({"secret": secret, "issuer": conf("TOTP_ISSUER"),
+    label = quote(f"{conf().totp_issuer}:{user.username or user.email or user.phone or user.pk}")
+    uri = f"otpauth://totp/{label}?" + urlencode({"secret": secret, "issuer": conf().totp_issuer,
                                                   "algorithm": "SHA1", "digits": 6, "period": 30})
     return {"otpauth_uri": uri, "secret": secret, "qr_svg": segno.make(uri, error="m").svg_inline(scale=4)}
 
@@ -101,7 +101,7 @@ def totp_confirm(*, user: User, code: object) -> list[str]:
     device = TotpDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
     if device is None:
         raise NotFound("No authenticator is waiting for confirmation; start with /v1/mfa/totp/setup.")
-    guard = Guard("mfa", str(user.pk), context.current().ip, delay_after=conf("MFA_FAILURES_DELAY_AFTER"))
+    guard = Guard("mfa", str(user.pk), context.current().ip, delay_after=conf().mfa_failures_delay_after)
     guard.begin()
     if not _verify_totp(device, code if isinstance(code, str) else ""):
         guard.failed()
@@ -137,7 +137,7 @@ def second_factor_check(*, user_id: int, code: object, method: str | None) -> st
     """Check a TOTP or backup code, throttled per user across every second factor. Returns
     the method that matched."""
     code = code.strip().lower().replace(" ", "") if isinstance(code, str) else ""
-    guard = Guard("mfa", str(user_id), context.current().ip, delay_after=conf("MFA_FAILURES_DELAY_AFTER"))
+    guard = Guard("mfa", str(user_id), context.current().ip, delay_after=conf().mfa_failures_delay_after)
     guard.begin()
     matched = None
     if method in (None, "totp") and code.isdigit():
@@ -166,7 +166,7 @@ def second_factor_check(*, user_id: int, code: object, method: str | None) -> st
 def challenge_issue(*, user: User, first_factor: str, risk: dict) -> dict:
     token = secrets.token_urlsafe(32)
     now = timezone.now()
-    ttl = conf("MFA_TOKEN_TTL")
+    ttl = conf().mfa_token_ttl
     MfaChallenge.objects.create(token_hash=_sha(token), user=user, first_factor=first_factor, risk=risk,
                                 created_at=now, expires_at=now + timedelta(seconds=ttl))
     return {"mfa_required": True, "mfa_token": token, "methods": mfa_methods(user.pk) or ["totp"],

@@ -114,18 +114,18 @@ def assess(*, user: User, now: datetime | None = None) -> Risk:
         if risk.country and seen.last_country and seen.last_country != risk.country and seen.last_success_at:
             km = distance_km(seen.last_country, risk.country)
             hours = max((now - seen.last_success_at).total_seconds() / 3600, 1 / 60)
-            if km is not None and km / hours > conf("RISK_TRAVEL_KMH"):
+            if km is not None and km / hours > conf().risk_travel_kmh:
                 risk.reasons.append("impossible_travel")
-    if seen.recent_failures >= conf("RISK_FAILURE_BURST"):
+    if seen.recent_failures >= conf().risk_failure_burst:
         risk.reasons.append("failure_burst")
-    if int(seen.signals.get("active_sessions") or 0) >= conf("RISK_MAX_SESSIONS"):
+    if int(seen.signals.get("active_sessions") or 0) >= conf().risk_max_sessions:
         risk.reasons.append("too_many_sessions")
     risk.score = min(100, sum(WEIGHTS[r] for r in risk.reasons))
-    if risk.score >= conf("RISK_DENY_AT"):
+    if risk.score >= conf().risk_deny_at:
         risk.decision = "deny"
-    elif risk.score >= conf("RISK_STEP_UP_AT"):
+    elif risk.score >= conf().risk_step_up_at:
         risk.decision = "step_up"
-    elif risk.score >= conf("RISK_NOTIFY_AT"):
+    elif risk.score >= conf().risk_notify_at:
         risk.decision = "notify"
     return risk
 

@@ -53,21 +53,21 @@ return {0, n}
 _begin = None  # redis-py Script: EVALSHA, loading the script again if the server lost it
 
 
-def _redis():  # noqa: ANN202
+def _redis():
     """The raw Redis client behind the cache, or None for a cache without one (local memory)."""
     client = getattr(cache, "client", None)
     get_client = getattr(client, "get_client", None)
     return get_client(write=True) if get_client is not None else None
 
 
-def _begin_script(client, req_key: str, window: int, ip_fail_key: str, fail_key: str,  # noqa: ANN001
+def _begin_script(client, req_key: str, window: int, ip_fail_key: str, fail_key: str,
                   fail_ttl: int) -> tuple[int, int]:
     global _begin
     if _begin is None:
         _begin = client.register_script(_BEGIN_LUA)
     keys = [cache.make_key(req_key) if req_key else "", cache.make_key(ip_fail_key) if ip_fail_key else "",
             cache.make_key(fail_key)]
-    refused, value = _begin(keys=keys, args=[window + 5, conf("IP_REQUESTS_LIMIT"), conf("IP_FAILURES_LIMIT"),
+    refused, value = _begin(keys=keys, args=[window + 5, conf().ip_requests_limit, conf().ip_failures_limit,
                                              fail_ttl], client=client)
     return int(refused), int(value)
 
@@ -86,7 +86,7 @@ def _refuse(until: float, message: str = "Too many attempts; retry later.") -> R
 
 def delay_for(failures: int, delay_after: int) -> int:
     """Seconds refused after the given number of consecutive failures: 1, 2, 4 … capped."""
-    return min(2 ** max(0, failures - delay_after), conf("LOGIN_DELAY_MAX"))
+    return min(2 ** max(0, failures - delay_after), conf().login_delay_max)
 
 
 class Guard:
@@ -98,13 +98,13 @@ class Guard:
         self.fail_key = f"bf:{scope}:{_h(subject)}"
         self.slot_key = f"{self.fail_key}:slot"
         self.ip = ip
-        self.delay_after = conf("LOGIN_DELAY_AFTER") if delay_after is None else delay_after
+        self.delay_after = conf().login_delay_after if delay_after is None else delay_after
         self.count = 0
         self._ip_counted = False
 
     # ---- before checking the secret ------------------------------------------------------
     def begin(self) -> None:
-        window = conf("IP_REQUESTS_WINDOW")
+        window = conf().ip_requests_window
         req_key = f"bf:ipreq:{_h(self.ip)}:{int(time.time() // window)}" if self.ip else ""
         client = _redis()
         if client is not None:
@@ -114,14 +114,14 @@ class Guard:
             if refused == 1:
                 raise _refuse((int(time.time() // window) + 1) * window)
             if refused == 2:
-                raise _refuse(time.time() + conf("IP_FAILURES_WINDOW"))
+                raise _refuse(time.time() + conf().ip_failures_window)
             self.count = value
         else:
             if self.ip:
-                if _incr(req_key, window + 5) > conf("IP_REQUESTS_LIMIT"):
+                if _incr(req_key, window + 5) > conf().ip_requests_limit:
                     raise _refuse((int(time.time() // window) + 1) * window)
-                if (cache.get(self._ip_fail_key()) or 0) >= conf("IP_FAILURES_LIMIT"):
-                    raise _refuse(time.time() + conf("IP_FAILURES_WINDOW"))
+                if (cache.get(self._ip_fail_key()) or 0) >= conf().ip_failures_limit:
+                    raise _refuse(time.time() + conf().ip_failures_window)
             self.count = _incr(self.fail_key, self.FAIL_TTL)
         prior = self.count - 1
         if prior >= self.delay_after:
@@ -133,14 +133,14 @@ class Guard:
                 raise _refuse(cache.get(self.slot_key) or until)
 
     def _ip_fail_key(self) -> str:
-        window = conf("IP_FAILURES_WINDOW")
+        window = conf().ip_failures_window
         return f"bf:ipfail:{_h(self.ip or '')}:{int(time.time() // window)}"
 
     # ---- after ---------------------------------------------------------------------------
     def failed(self) -> int:
         """Returns the consecutive failure count (this one included)."""
         if self.ip:
-            _incr(self._ip_fail_key(), conf("IP_FAILURES_WINDOW") + 5)
+            _incr(self._ip_fail_key(), conf().ip_failures_window + 5)
         if self.count >= self.delay_after:
             delay = delay_for(self.count, self.delay_after)
             cache.set(self.slot_key, time.time() + delay, delay)

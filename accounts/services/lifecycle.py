@@ -67,7 +67,7 @@ def user_transition(*, user_id: int, action: str, actor: Actor, reason: str = ""
     return user
 
 
-def _scrub(user: User, now) -> None:  # noqa: ANN001
+def _scrub(user: User, now) -> None:
     """Personal data goes now; the identifiers stay reserved until the retention period ends
     (so nobody can take over a just-deleted name), then a periodic task frees them."""
     user.set_unusable_password()
@@ -79,7 +79,7 @@ def _scrub(user: User, now) -> None:  # noqa: ANN001
 def deleted_identifiers_free(batch: int = 500) -> int:
     """Free identifiers of accounts deleted before the retention period; small batches so
     no statement holds the table for long."""
-    cutoff = timezone.now() - timedelta(days=conf("DELETED_RETENTION_DAYS"))
+    cutoff = timezone.now() - timedelta(days=conf().deleted_retention_days)
     freed = 0
     while True:
         ids = list(User.objects.filter(status=S.DELETED, deleted_at__lt=cutoff)

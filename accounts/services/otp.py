@@ -33,7 +33,7 @@ def otp_issue(*, purpose: str, channel: str, destination: str, user: User | None
     """Create a challenge and send its code after commit. A resend inside the cooldown is
     refused with 429 and the seconds to wait."""
     now = timezone.now()
-    cooldown = conf("OTP_RESEND_COOLDOWN")
+    cooldown = conf().otp_resend_cooldown
     with transaction.atomic():
         last = (OtpChallenge.objects.filter(purpose=purpose, channel=channel, destination=destination)
                 .order_by("-created_at").values_list("created_at", flat=True).first())
@@ -46,7 +46,7 @@ def otp_issue(*, purpose: str, channel: str, destination: str, user: User | None
         code = f"{secrets.randbelow(10**6):06d}"
         ch = OtpChallenge.objects.create(purpose=purpose, channel=channel, destination=destination, user=user,
                                          code_hash=_code_hash(_key(purpose, channel, destination), code),
-                                         created_at=now, expires_at=now + timedelta(seconds=conf("OTP_TTL")))
+                                         created_at=now, expires_at=now + timedelta(seconds=conf().otp_ttl))
         sealed = seal(code)
         from ..tasks import send_code
 
@@ -62,15 +62,15 @@ def otp_verify(*, purpose: str, channel: str, destination: str, code: str) -> Ot
     ch = (OtpChallenge.objects.filter(purpose=purpose, channel=channel, destination=destination,
                                       consumed_at__isnull=True, expires_at__gt=now)
           .order_by("-created_at").first())
-    if ch is None or ch.attempts >= conf("OTP_MAX_ATTEMPTS"):
+    if ch is None or ch.attempts >= conf().otp_max_attempts:
         raise OtpInvalid()
     expected = _code_hash(_key(purpose, channel, destination), code if isinstance(code, str) else "")
     if not hmac.compare_digest(expected, ch.code_hash):
-        OtpChallenge.objects.filter(pk=ch.pk, attempts__lt=conf("OTP_MAX_ATTEMPTS")).update(
+        OtpChallenge.objects.filter(pk=ch.pk, attempts__lt=conf().otp_max_attempts).update(
             attempts=F("attempts") + 1)
         raise OtpInvalid()
     won = OtpChallenge.objects.filter(pk=ch.pk, consumed_at__isnull=True,
-                                      attempts__lt=conf("OTP_MAX_ATTEMPTS")).update(consumed_at=now)
+                                      attempts__lt=conf().otp_max_attempts).update(consumed_at=now)
     if not won:
         raise OtpInvalid()
     return ch

@@ -75,7 +75,7 @@ def password_reset_request(*, identifier: object) -> None:
                                                                      User.Status.DISABLED))
     with transaction.atomic():
         if eligible:
-            _issue_link(user, "reset", conf("RESET_TOKEN_TTL"))
+            _issue_link(user, "reset", conf().reset_token_ttl)
             event_record(action=Action.PASSWORD_RESET_REQUESTED, actor=Actor.anonymous(),
                          subject_user_id=user.pk, tenant_id=user.tenant_id)
         else:
@@ -89,7 +89,7 @@ def password_reset_request(*, identifier: object) -> None:
 
 @transaction.atomic
 def password_invite(*, user: User) -> PasswordResetToken:
-    return _issue_link(user, "invite", conf("INVITE_TOKEN_TTL"))
+    return _issue_link(user, "invite", conf().invite_token_ttl)
 
 
 @transaction.atomic

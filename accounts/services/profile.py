@@ -84,10 +84,10 @@ def profile_clean(data: dict[str, Any]) -> dict[str, Any]:
     if "extra" in data:
         v = data["extra"]
         if v is not None and (not isinstance(v, dict)
-                              or len(json.dumps(v, separators=(",", ":")).encode()) > conf("PROFILE_EXTRA_MAX_BYTES")
-                              or _depth(v) > conf("PROFILE_EXTRA_MAX_DEPTH")):
-            errors["extra"] = [f"A JSON object of at most {conf('PROFILE_EXTRA_MAX_BYTES')} bytes and "
-                               f"{conf('PROFILE_EXTRA_MAX_DEPTH')} levels, or null."]
+                              or len(json.dumps(v, separators=(",", ":")).encode()) > conf().profile_extra_max_bytes
+                              or _depth(v) > conf().profile_extra_max_depth):
+            errors["extra"] = [f"A JSON object of at most {conf().profile_extra_max_bytes} bytes and "
+                               f"{conf().profile_extra_max_depth} levels, or null."]
         else:
             out["extra"] = v
     if errors:

@@ -33,7 +33,7 @@ def _when(raw: str | None, field: str) -> datetime | None:
     return value
 
 
-def _query(request):  # noqa: ANN001, ANN202
+def _query(request):
     visible = policy.provider().tenants_visible(request, "/audit/events", "read")
     if visible == []:
         raise PermissionDeniedError()
@@ -57,7 +57,7 @@ class EventsView(APIView):
                    parameters=FILTERS, responses={200: inline_serializer("AuditEventList", {
                        "results": serializers.ListField(child=serializers.DictField()),
                        "next": serializers.CharField(allow_null=True)})})
-    def get(self, request):  # noqa: ANN001, ANN201
+    def get(self, request):
         rows, nxt = page(_query(request), cursor=request.query_params.get("cursor"),
                          limit=parse_limit(request.query_params.get("limit")))
         return Response({"results": [event_dict(e) for e in rows], "next": nxt})
@@ -69,7 +69,7 @@ class ExportView(APIView):
     @extend_schema(summary="Stream the filtered trail as NDJSON or CSV, oldest first",
                    parameters=[*FILTERS[:7], OpenApiParameter("format", str, enum=["ndjson", "csv"])],
                    responses={200: str})
-    def get(self, request):  # noqa: ANN001, ANN201
+    def get(self, request):
         fmt = request.query_params.get("format", "ndjson")
         if fmt not in ("ndjson", "csv"):
             raise ValidationFailed(fields={"format": ["ndjson or csv."]})

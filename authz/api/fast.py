@@ -18,7 +18,7 @@ _drf_check_batch = CheckBatchView.as_view()
 _ANSWER = {allowed: render({"allowed": allowed}) for allowed in (True, False)}
 
 
-def _caller(request):  # noqa: ANN001, ANN202
+def _caller(request):
     # the DRF views' order: a bearer token, else a service key
     principal = principal_from_bearer(request) or principal_from_api_key(request)
     if principal is None:
@@ -27,11 +27,11 @@ def _caller(request):  # noqa: ANN001, ANN202
 
 
 @lean(("POST",), _drf_check)
-def check(request):  # noqa: ANN001, ANN201
+def check(request):
     answer = check_answer(_caller(request), json_body(request))
     return HttpResponse(_ANSWER[answer["allowed"] is True], content_type="application/json")
 
 
 @lean(("POST",), _drf_check_batch)
-def check_batch(request):  # noqa: ANN001, ANN201
+def check_batch(request):
     return json_response(check_batch_answer(_caller(request), json_body(request)))

@@ -28,11 +28,11 @@ PermissionsIn = inline_serializer("RolePermissionsIn", {"permissions": Permissio
 MAX_OBJECT = 1024
 
 
-def actor_of(principal) -> Actor:  # noqa: ANN001
+def actor_of(principal) -> Actor:
     return Actor.service(principal.name) if getattr(principal, "is_service", False) else Actor.user(principal.id)
 
 
-def _require(request, domain: str, obj: str, act: str) -> None:  # noqa: ANN001
+def _require(request, domain: str, obj: str, act: str) -> None:
     if not allowed(request, domain, obj, act):
         raise PermissionDeniedError()
 
@@ -53,7 +53,7 @@ def _parse_check(item: Any, caller: str, i: int | None = None) -> tuple[str, str
     return subject, domain, obj, act
 
 
-def check_answer(request, data: Any) -> dict:  # noqa: ANN001
+def check_answer(request, data: Any) -> dict:
     """POST /v1/authz/check for a caller already authenticated (request.user)."""
     caller = subject_of(request.user)
     check = _parse_check(data, caller)
@@ -61,7 +61,7 @@ def check_answer(request, data: Any) -> dict:  # noqa: ANN001
     return {"allowed": selectors.check(*check)}
 
 
-def _authorize_checks(request, caller: str, checks: list[tuple[str, str, str, str]]) -> None:  # noqa: ANN001
+def _authorize_checks(request, caller: str, checks: list[tuple[str, str, str, str]]) -> None:
     """Anyone may ask about themselves; asking about others needs /authz/check in that domain."""
     for domain in {d for s, d, _, _ in checks if s != caller}:
         _require(request, domain, "/authz/check", "check")
@@ -75,7 +75,7 @@ class CheckView(APIView):
                        "subject": serializers.CharField(required=False), "tenant": serializers.CharField(),
                        "object": serializers.CharField(), "action": serializers.CharField()}),
                    responses={200: inline_serializer("CheckResult", {"allowed": serializers.BooleanField()})})
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         return Response(check_answer(request, request.data))
 
 
@@ -87,11 +87,11 @@ class CheckBatchView(APIView):
                        child=serializers.DictField(), max_length=1000)}),
                    responses={200: inline_serializer("CheckBatchResult", {
                        "results": serializers.ListField(child=serializers.BooleanField())})})
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         return Response(check_batch_answer(request, request.data))
 
 
-def check_batch_answer(request, data: Any) -> dict:  # noqa: ANN001
+def check_batch_answer(request, data: Any) -> dict:
     """POST /v1/authz/check-batch for a caller already authenticated (request.user)."""
     caller = subject_of(request.user)
     items = data.get("checks")
@@ -120,7 +120,7 @@ class RolesView(APIView):
     @extend_schema(summary="Roles of a tenant", parameters=[TENANT_PARAM],
                    responses={200: inline_serializer("RoleList", {"results": RoleOut.__class__(many=True),
                                                                   "next": serializers.CharField(allow_null=True)})})
-    def get(self, request):  # noqa: ANN001, ANN201
+    def get(self, request):
         domain = parse_tenant(request.query_params.get("tenant"))
         _require(request, domain, "/authz/roles", "read")
         return Response({"results": selectors.roles_in(domain), "next": None})
@@ -130,7 +130,7 @@ class RolesView(APIView):
                                                             "tenant": serializers.CharField(),
                                                             "permissions": PermissionOut.__class__(many=True)}),
                    responses={201: RoleOut})
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         data = request.data
         if "tenant" not in data:
             raise ValidationFailed(fields={"tenant": ["This field is required (a tenant id or \"platform\")."]})
@@ -148,7 +148,7 @@ class RoleDetailView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="Delete a role and its assignments", parameters=[TENANT_PARAM], responses={204: None})
-    def delete(self, request, role: str):  # noqa: ANN001, ANN201
+    def delete(self, request, role: str):
         domain = parse_tenant(request.query_params.get("tenant"))
         _require(request, domain, "/authz/roles", "write")
         services.role_delete(name=check_role_name(role), domain=domain, actor=actor_of(request.user))
@@ -159,7 +159,7 @@ class RolePermissionsView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="A role's permissions", parameters=[TENANT_PARAM], responses={200: RoleOut})
-    def get(self, request, role: str):  # noqa: ANN001, ANN201
+    def get(self, request, role: str):
         domain = parse_tenant(request.query_params.get("tenant"))
         _require(request, domain, "/authz/roles", "read")
         if not selectors.role_exists(check_role_name(role), domain):
@@ -168,7 +168,7 @@ class RolePermissionsView(APIView):
 
     @extend_schema(summary="Replace a role's permissions atomically", parameters=[TENANT_PARAM],
                    request=PermissionsIn, responses={200: RoleOut})
-    def put(self, request, role: str):  # noqa: ANN001, ANN201
+    def put(self, request, role: str):
         domain = parse_tenant(request.query_params.get("tenant", request.data.get("tenant")))
         _require(request, domain, "/authz/roles", "write")
         perms = services.role_permissions_replace(name=check_role_name(role), domain=domain,
@@ -178,7 +178,7 @@ class RolePermissionsView(APIView):
                          "permissions": [{"object": o, "action": a} for o, a in perms]})
 
 
-def _target_user(user_id: int, domain: str):  # noqa: ANN202
+def _target_user(user_id: int, domain: str):
     from accounts.selectors import user_get
 
     user = user_get(user_id=user_id)
@@ -193,7 +193,7 @@ class UserRolesView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="A user's roles in a tenant", parameters=[TENANT_PARAM], responses={200: UserRolesOut})
-    def get(self, request, user_id: int):  # noqa: ANN001, ANN201
+    def get(self, request, user_id: int):
         domain = parse_tenant(request.query_params.get("tenant"))
         if subject_of(request.user) != user_subject(user_id):
             _require(request, domain, "/authz/users", "read")
@@ -207,7 +207,7 @@ class UserRolesView(APIView):
     @extend_schema(summary="Grant a role", parameters=[TENANT_PARAM],
                    request=inline_serializer("RoleGrant", {"role": serializers.CharField()}),
                    responses={201: UserRolesOut})
-    def post(self, request, user_id: int):  # noqa: ANN001, ANN201
+    def post(self, request, user_id: int):
         domain = parse_tenant(request.query_params.get("tenant", request.data.get("tenant")))
         _require(request, domain, "/authz/users", "write")
         role = check_role_name(request.data.get("role"), field="role")
@@ -223,7 +223,7 @@ class UserRoleDetailView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="Revoke a role", parameters=[TENANT_PARAM], responses={204: None})
-    def delete(self, request, user_id: int, role: str):  # noqa: ANN001, ANN201
+    def delete(self, request, user_id: int, role: str):
         domain = parse_tenant(request.query_params.get("tenant"))
         _require(request, domain, "/authz/users", "write")
         services.subject_role_revoke(subject=user_subject(user_id), role=check_role_name(role), domain=domain,
@@ -239,7 +239,7 @@ class MyPermissionsView(APIView):
                        "subject": serializers.CharField(), "tenant": serializers.CharField(),
                        "roles": serializers.ListField(child=serializers.CharField()),
                        "permissions": serializers.ListField(child=serializers.DictField())})})
-    def get(self, request):  # noqa: ANN001, ANN201
+    def get(self, request):
         default = getattr(request.user, "tenant_id", None)
         domain = parse_tenant(request.query_params.get("tenant", default))
         subject = subject_of(request.user)

@@ -4,7 +4,7 @@ from authz.builtin import PLATFORM_ROLES
 from authz.models import rule_key
 
 
-def seed(apps, schema_editor):  # noqa: ANN001
+def seed(apps, schema_editor):
     CasbinRule = apps.get_model("authz", "CasbinRule")
     for role, perms in PLATFORM_ROLES.items():
         for obj, act in perms:

@@ -3,7 +3,7 @@ from django.db import migrations
 from authz.models import rule_key
 
 
-def seed(apps, schema_editor):  # noqa: ANN001
+def seed(apps, schema_editor):
     CasbinRule = apps.get_model("authz", "CasbinRule")
     for obj, act in (("/authz/check", "check"), ("/internal/*", "read")):
         values = ["gateway", "platform", obj, act]

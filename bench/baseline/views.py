@@ -4,7 +4,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 
-def plain(request):  # noqa: ANN001
+def plain(request):
     return JsonResponse({"ok": True})
 
 
@@ -12,15 +12,15 @@ class PlainDRF(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    def get(self, request):  # noqa: ANN001, ANN201
+    def get(self, request):
         return Response({"ok": True})
 
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         return Response({"ok": True})
 
 
 class Protected(APIView):
     permission_classes = [IsAuthenticated]
 
-    def get(self, request):  # noqa: ANN001, ANN201
+    def get(self, request):
         return Response({"id": request.user.id, "username": request.user.username})

@@ -9,7 +9,7 @@ from keys.selectors import keyring
 
 
 @require_GET
-def jwks(request):  # noqa: ANN001
+def jwks(request):
     """Plain Django view: the JWKS is hit by every verifier, so it skips DRF entirely."""
     body, etag = keyring().jwks_document()
     cache_control = f"public, max-age={conf().jwks_max_age}"
@@ -23,7 +23,7 @@ def jwks(request):  # noqa: ANN001
 
 
 @require_GET
-def openid_configuration(request):  # noqa: ANN001
+def openid_configuration(request):
     issuer = settings.CUSTOS_ISSUER.rstrip("/")
     doc = {
         "issuer": issuer,

@@ -41,7 +41,7 @@ def _fields(request: HttpRequest, limits: dict[str, int]) -> dict[str, str] | No
 
 
 @lean(("POST",), _drf_login)
-def login_password(request):  # noqa: ANN001, ANN201
+def login_password(request):
     body = _fields(request, {"username": 254, "password": 4096})
     if body is None:
         return _drf_login(request)
@@ -50,7 +50,7 @@ def login_password(request):  # noqa: ANN001, ANN201
 
 
 @lean(("POST",), _drf_refresh)
-def refresh(request):  # noqa: ANN001, ANN201
+def refresh(request):
     body = _fields(request, {"refresh_token": 512})
     if body is None:
         return _drf_refresh(request)

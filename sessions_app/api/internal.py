@@ -48,7 +48,7 @@ class RevocationsView(APIView):
                        "cursor": serializers.CharField(),
                        "users": serializers.ListField(child=serializers.DictField()),
                        "sessions": serializers.ListField(child=serializers.CharField())})})
-    def get(self, request):  # noqa: ANN001, ANN201
+    def get(self, request):
         if not allowed(request, PLATFORM_DOMAIN, "/internal/revocations", "read"):
             raise PermissionDeniedError()
         raw = request.query_params.get("since")
@@ -65,7 +65,7 @@ class IntrospectView(APIView):
     @extend_schema(summary="RFC 7662 token introspection for services",
                    request=inline_serializer("IntrospectRequest", {"token": serializers.CharField()}),
                    responses={200: inline_serializer("Introspection", {"active": serializers.BooleanField()})})
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         if not allowed(request, PLATFORM_DOMAIN, "/internal/introspect", "read"):
             raise PermissionDeniedError()
         raw = request.data.get("token")

@@ -16,7 +16,7 @@ class ForceLogoutSerializer(serializers.Serializer):
     user_id = StrictIntegerField(required=False, min_value=1)
     session_id = StrictCharField(required=False, max_length=36)
 
-    def validate(self, attrs):  # noqa: ANN001, ANN201
+    def validate(self, attrs):
         if ("user_id" in attrs) == ("session_id" in attrs):
             raise serializers.ValidationError({"user_id": ["Give exactly one of user_id or session_id."]})
         return attrs

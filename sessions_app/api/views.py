@@ -34,7 +34,7 @@ def token_response(pair: services.TokenPair | dict, render: Callable[[Any], Http
     return response
 
 
-def actor_of(principal) -> Actor:  # noqa: ANN001
+def actor_of(principal) -> Actor:
     if getattr(principal, "is_service", False):
         return Actor.service(principal.name)
     return Actor.user(principal.id)
@@ -46,7 +46,7 @@ class LoginView(APIView):
 
     @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer},
                    summary="Password login (username, email or phone)")
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         s = LoginSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         return token_response(login.login_password(identifier=s.validated_data["username"],
@@ -59,7 +59,7 @@ class RefreshView(APIView):
 
     @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer},
                    summary="Rotate a refresh token")
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         s = RefreshSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         return token_response(services.refresh_rotate(raw=s.validated_data["refresh_token"]))
@@ -67,7 +67,7 @@ class RefreshView(APIView):
 
 class LogoutView(APIView):
     @extend_schema(request=None, responses={204: None}, summary="End the current session")
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         if request.user.session_id:
             services.logout(user_id=request.user.id, session_id=request.user.session_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -79,7 +79,7 @@ class ForceLogoutView(APIView):
     @extend_schema(request=ForceLogoutSerializer,
                    responses={200: inline_serializer("ForceLogout", {"revoked_sessions": serializers.IntegerField()})},
                    summary="Kick a user everywhere (token_version bump) or end one session")
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         s = ForceLogoutSerializer(data=request.data)
         s.is_valid(raise_exception=True)
         actor = actor_of(request.user)
@@ -103,14 +103,14 @@ class SessionListView(APIView):
     @extend_schema(responses={200: inline_serializer("SessionList", {
         "results": SessionSerializer(many=True), "next": serializers.CharField(allow_null=True)})},
         summary="My active sessions")
-    def get(self, request):  # noqa: ANN001, ANN201
+    def get(self, request):
         rows = selectors.sessions_of(user_id=request.user.id, current_sid=request.user.session_id)
         return Response({"results": SessionSerializer(rows, many=True).data, "next": None})
 
 
 class SessionDetailView(APIView):
     @extend_schema(responses={204: None}, summary="End one of my sessions")
-    def delete(self, request, session_id: str):  # noqa: ANN001, ANN201
+    def delete(self, request, session_id: str):
         session = selectors.session_of_user(user_id=request.user.id, session_id=session_id)
         if session is None:
             raise NotFound("No such session.")
@@ -126,7 +126,7 @@ class OtpSendView(APIView):
                    request=inline_serializer("OtpSend", {"channel": serializers.ChoiceField(["email", "sms"]),
                                                          "destination": serializers.CharField()}),
                    responses={202: inline_serializer("OtpSent", {"retry_after": serializers.IntegerField()})})
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         body = _body(request)
         retry_after = login.otp_send(channel=body.get("channel"), destination=body.get("destination"))
         return Response({"retry_after": retry_after}, status=status.HTTP_202_ACCEPTED)
@@ -141,7 +141,7 @@ class OtpVerifyView(APIView):
                                                            "destination": serializers.CharField(),
                                                            "code": serializers.CharField()}),
                    responses={200: TokenPairSerializer})
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         body = _body(request)
         return token_response(login.otp_login(channel=body.get("channel"), destination=body.get("destination"),
                                               code=require_str(body, "code", max_length=16)))
@@ -156,7 +156,7 @@ class MfaVerifyView(APIView):
                                                            "code": serializers.CharField(),
                                                            "method": serializers.CharField(required=False)}),
                    responses={200: TokenPairSerializer})
-    def post(self, request):  # noqa: ANN001, ANN201
+    def post(self, request):
         body = _body(request)
         return token_response(login.mfa_verify(token=require_str(body, "mfa_token", max_length=256),
                                                code=require_str(body, "code", max_length=32),

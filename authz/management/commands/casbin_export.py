@@ -9,10 +9,10 @@ from authz.models import CasbinRule
 class Command(BaseCommand):
     help = "Write every policy rule as CSV in Casbin's format (ptype, v0, v1, ...) to a file or stdout."
 
-    def add_arguments(self, parser):  # noqa: ANN001
+    def add_arguments(self, parser):
         parser.add_argument("--output", "-o", default="-")
 
-    def handle(self, *args, **opts):  # noqa: ANN002, ANN003
+    def handle(self, *args, **opts):
         out = sys.stdout if opts["output"] == "-" else open(opts["output"], "w", newline="", encoding="utf-8")
         try:
             writer = csv.writer(out, lineterminator="\n")

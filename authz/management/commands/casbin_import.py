@@ -11,11 +11,11 @@ class Command(BaseCommand):
     help = ("Read policy rules from CSV in Casbin's format (ptype, v0, v1, ...; spaces after commas "
             "allowed). Rules already present are skipped; --replace first removes every rule.")
 
-    def add_arguments(self, parser):  # noqa: ANN001
+    def add_arguments(self, parser):
         parser.add_argument("input", help="a file, or - for stdin")
         parser.add_argument("--replace", action="store_true")
 
-    def handle(self, *args, **opts):  # noqa: ANN002, ANN003
+    def handle(self, *args, **opts):
         src = sys.stdin if opts["input"] == "-" else open(opts["input"], newline="", encoding="utf-8")
         try:
             rows = [[c.strip() for c in row] for row in csv.reader(src, skipinitialspace=True)

@@ -7,10 +7,10 @@ from authz import services
 class Command(BaseCommand):
     help = "Revoke a service key by its key id."
 
-    def add_arguments(self, parser):  # noqa: ANN001
+    def add_arguments(self, parser):
         parser.add_argument("key_id")
 
-    def handle(self, *args, **opts):  # noqa: ANN002, ANN003
+    def handle(self, *args, **opts):
         if not services.service_key_revoke(key_id=opts["key_id"], actor=Actor.system("revoke_service_key")):
             raise CommandError("no active key with that id")
         self.stdout.write(f"revoked {opts['key_id']}")

@@ -7,7 +7,7 @@ from keys import services
 class Command(BaseCommand):
     help = "Create the first signing key if there is none (idempotent; `make run` calls it)."
 
-    def handle(self, *args, **opts):  # noqa: ANN002, ANN003
+    def handle(self, *args, **opts):
         key = services.key_ensure(actor=Actor.system("ensure_signing_key"))
         if key:
             self.stdout.write(f"created signing key {key.kid} ({key.alg})")

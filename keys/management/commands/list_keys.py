@@ -6,7 +6,7 @@ from keys import selectors
 class Command(BaseCommand):
     help = "List signing keys and their states (next, active, retired, expired)."
 
-    def handle(self, *args, **opts):  # noqa: ANN002, ANN003
+    def handle(self, *args, **opts):
         fmt = "{kid:<44} {alg:<6} {state:<8} {activates_at:<26} {verify_until}"
         self.stdout.write(fmt.format(kid="KID", alg="ALG", state="STATE", activates_at="SIGNS FROM",
                                      verify_until="VERIFIABLE UNTIL"))
