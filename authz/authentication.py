@@ -1,13 +1,13 @@
 """`Authorization: ApiKey <key id>.<secret>` for Clotho and other services."""
 from __future__ import annotations
 
-import hashlib
 import hmac
 import time
 from dataclasses import dataclass
 
 from rest_framework.authentication import BaseAuthentication
 
+from custos.crypto import sha256_hex
 from custos.exceptions import CustosError
 
 from .subjects import service_subject
@@ -58,7 +58,7 @@ def principal_from_api_key(http_request) -> ServicePrincipal | None:
     if not dot or not key_id or not secret or len(credential) > 200:
         raise ServiceKeyInvalid()
     stored, name = _lookup(key_id)
-    presented = hashlib.sha256(secret.encode("utf-8", "replace")).hexdigest()
+    presented = sha256_hex(secret)
     if stored is None or not hmac.compare_digest(stored, presented):
         raise ServiceKeyInvalid()
     return ServicePrincipal(name=name, key_id=key_id)

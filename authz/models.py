@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-import hashlib
-
 from django.db import models
+
+from custos.crypto import sha256_hex
 
 RULE_FIELDS = ("v0", "v1", "v2", "v3", "v4", "v5")
 
@@ -11,7 +11,7 @@ def rule_key(ptype: str, values: list[str] | tuple[str, ...]) -> str:
     """A stable digest of a rule: the unique index on it refuses duplicates, even from two
     processes adding the same rule at once, without a 7-column key MySQL cannot index."""
     joined = "\x1f".join([ptype, *[v if v is not None else "" for v in values]])
-    return hashlib.sha256(joined.encode("utf-8")).hexdigest()
+    return sha256_hex(joined)
 
 
 class CasbinRule(models.Model):

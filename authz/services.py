@@ -3,7 +3,6 @@
 after commit, this process reloads the domain and tells the others."""
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Iterable
 
@@ -12,6 +11,7 @@ from django.utils import timezone
 
 from audit.models import Action
 from audit.services import Actor, event_record
+from custos.crypto import sha256_hex
 from custos.exceptions import Conflict, ValidationFailed
 
 from .adapter import CustosAdapter
@@ -188,10 +188,6 @@ def domain_purge(*, domain: str, actor: Actor) -> int:
 
 
 # ---- service keys --------------------------------------------------------------------------
-def _secret_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 @transaction.atomic
 def service_key_create(*, name: str, actor: Actor) -> tuple[ServiceKey, str]:
     """A new key for service `name`; the returned secret is shown once and never stored."""
@@ -201,7 +197,7 @@ def service_key_create(*, name: str, actor: Actor) -> tuple[ServiceKey, str]:
         raise ValidationFailed(fields={"name": ["Lower-case letters, digits, '-', '_'; at most 48."]})
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
-    key = ServiceKey.objects.create(key_id=key_id, name=name, secret_hash=_secret_hash(secret))
+    key = ServiceKey.objects.create(key_id=key_id, name=name, secret_hash=sha256_hex(secret))
     event_record(action=Action.SERVICE_KEY_CREATED, actor=actor,
                  metadata={"service": name, "key_id": key_id, "subject": service_subject(name)})
     return key, f"{key_id}.{secret}"

@@ -128,8 +128,8 @@ def _audit_trail_holds_no_secrets(request, monkeypatch, _django_db_helper):
                         lambda **kw: (lambda out: (keep(out["mfa_token"]), out)[1])(real_challenge(**kw)))
     real_code_hash = otp._code_hash
     monkeypatch.setattr(otp, "_code_hash", lambda key, code: (keep(code, _CODES, 6), real_code_hash(key, code))[1])
-    real_reset_hash = passwords._hash
-    monkeypatch.setattr(passwords, "_hash", lambda token: (keep(token), real_reset_hash(token))[1])
+    real_reset_hash = passwords.sha256_hex
+    monkeypatch.setattr(passwords, "sha256_hex", lambda token: (keep(token), real_reset_hash(token))[1])
     real_verify = account_services.credentials_verify
     monkeypatch.setattr(account_services, "credentials_verify",
                         lambda **kw: (keep(kw.get("password")), real_verify(**kw))[1])

@@ -4,7 +4,6 @@ that sits between a correct first factor and the tokens."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
 from datetime import timedelta
@@ -18,7 +17,7 @@ from django_otp.oath import TOTP
 from audit.models import Action, Result
 from audit.services import Actor, event_record
 from custos import context, metrics
-from custos.crypto import seal, unseal
+from custos.crypto import seal, sha256_hex, unseal
 from custos.exceptions import Conflict, CustosError, NotFound
 
 from ..conf import conf
@@ -34,10 +33,6 @@ class MfaInvalid(CustosError):
 
 class MfaTokenInvalid(MfaInvalid):
     message = "The MFA token is invalid, used or expired; sign in again."
-
-
-def _sha(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def mfa_enabled(user_id: int) -> bool:
@@ -92,7 +87,7 @@ def _new_backup_codes(user: User) -> list[str]:
     now = timezone.now()
     BackupCode.objects.filter(user=user, used_at__isnull=True).update(used_at=now)
     codes = ["".join(secrets.choice(BACKUP_ALPHABET) for _ in range(10)) for _ in range(10)]
-    BackupCode.objects.bulk_create([BackupCode(user=user, code_hash=_sha(c)) for c in codes])
+    BackupCode.objects.bulk_create([BackupCode(user=user, code_hash=sha256_hex(c)) for c in codes])
     return [f"{c[:5]}-{c[5:]}" for c in codes]
 
 
@@ -145,7 +140,7 @@ def second_factor_check(*, user_id: int, code: object, method: str | None) -> st
         if device is not None and _verify_totp(device, code):
             matched = "totp"
     if matched is None and method in (None, "backup_code") and len(code.replace("-", "")) == 10:
-        h = _sha(code.replace("-", ""))
+        h = sha256_hex(code.replace("-", ""))
         row = BackupCode.objects.filter(user_id=user_id, code_hash=h, used_at__isnull=True).first()
         if row is not None and BackupCode.objects.filter(pk=row.pk, used_at__isnull=True).update(
                 used_at=timezone.now()) == 1:
@@ -167,7 +162,7 @@ def challenge_issue(*, user: User, first_factor: str, risk: dict) -> dict:
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     ttl = conf().mfa_token_ttl
-    MfaChallenge.objects.create(token_hash=_sha(token), user=user, first_factor=first_factor, risk=risk,
+    MfaChallenge.objects.create(token_hash=sha256_hex(token), user=user, first_factor=first_factor, risk=risk,
                                 created_at=now, expires_at=now + timedelta(seconds=ttl))
     return {"mfa_required": True, "mfa_token": token, "methods": mfa_methods(user.pk) or ["totp"],
             "expires_in": ttl}
@@ -177,7 +172,7 @@ def challenge_spend(*, token: object) -> MfaChallenge:
     """The challenge, if live: used up only by a correct second factor (see mfa_verify)."""
     if not isinstance(token, str) or not token or len(token) > 256:
         raise MfaTokenInvalid()
-    ch = MfaChallenge.objects.select_related("user", "user__tenant").filter(token_hash=_sha(token)).first()
+    ch = MfaChallenge.objects.select_related("user", "user__tenant").filter(token_hash=sha256_hex(token)).first()
     if ch is None or ch.used_at is not None or ch.expires_at <= timezone.now():
         raise MfaTokenInvalid()
     return ch

@@ -9,20 +9,20 @@ with an atomic add. At LOGIN_HARD_LOCK_AFTER failures the account is locked unti
 or reset. Per client IP: failures across accounts (password spraying) and plain requests."""
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 
 from django.core.cache import cache
 
 from custos import cachebatch
+from custos.crypto import sha256_hex
 from custos.exceptions import RateLimited
 
 from ..conf import conf
 
 
 def _h(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:32]
+    return sha256_hex(value)[:32]  # a cache key, not a stored secret: half the digest is plenty
 
 
 def _incr(key: str, ttl: int) -> int:

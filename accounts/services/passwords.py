@@ -1,7 +1,6 @@
 """Password change, reset and invitations."""
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 
@@ -11,7 +10,7 @@ from django.utils import timezone
 
 from audit.models import Action, Result
 from audit.services import Actor, event_record
-from custos.crypto import seal
+from custos.crypto import seal, sha256_hex
 from custos.exceptions import NotFound, ValidationFailed
 
 from .. import identifiers, selectors
@@ -22,10 +21,6 @@ from ..signals import password_changed
 from .credentials import _spend_one_hash
 from .lifecycle import user_token_version_bump
 from .registration import password_check_policy
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @transaction.atomic
@@ -56,7 +51,7 @@ def _issue_link(user: User, purpose: str, ttl: int) -> PasswordResetToken:
     # The newest link voids every older one.
     PasswordResetToken.objects.filter(user=user, used_at__isnull=True, voided_at__isnull=True).update(voided_at=now)
     token = secrets.token_urlsafe(32)
-    row = PasswordResetToken.objects.create(user=user, token_hash=_hash(token), purpose=purpose, created_at=now,
+    row = PasswordResetToken.objects.create(user=user, token_hash=sha256_hex(token), purpose=purpose, created_at=now,
                                             expires_at=now + timedelta(seconds=ttl))
     sealed = seal(token)
     from ..tasks import send_password_link
@@ -101,7 +96,7 @@ def password_reset_confirm(*, token: object, new_password: object) -> None:
     if not isinstance(new_password, str):
         raise ValidationFailed(fields={"new_password": ["This field is required."]})
     now = timezone.now()
-    row = PasswordResetToken.objects.select_related("user").filter(token_hash=_hash(token)).first()
+    row = PasswordResetToken.objects.select_related("user").filter(token_hash=sha256_hex(token)).first()
     if (row is None or row.used_at or row.voided_at or row.expires_at <= now
             or row.user.status in (User.Status.DELETED, User.Status.MERGED)):
         raise ResetTokenInvalid()
