@@ -23,20 +23,25 @@ class Actor:
     id: str = ""
 
     @classmethod
-    def user(cls, user_id: int | str) -> "Actor":
+    def user(cls, user_id: int | str) -> Actor:
         return cls(ActorType.USER, str(user_id))
 
     @classmethod
-    def service(cls, name: str) -> "Actor":
+    def service(cls, name: str) -> Actor:
         return cls(ActorType.SERVICE, name)
 
     @classmethod
-    def system(cls, what: str = "") -> "Actor":
+    def system(cls, what: str = "") -> Actor:
         return cls(ActorType.SYSTEM, what)
 
     @classmethod
-    def anonymous(cls) -> "Actor":
+    def anonymous(cls) -> Actor:
         return cls(ActorType.ANONYMOUS, "")
+
+    @classmethod
+    def of(cls, principal: Any) -> Actor:
+        """The actor behind a request's principal: a service (ApiKey) or a user (bearer token)."""
+        return cls.service(principal.name) if getattr(principal, "is_service", False) else cls.user(principal.id)
 
 
 def _scrub(value: Any) -> Any:

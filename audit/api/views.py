@@ -15,6 +15,7 @@ from custos import policy
 from custos.exceptions import PermissionDeniedError, ValidationFailed
 from custos.pagination import page, parse_limit
 from custos.permissions import IsAuthenticatedPrincipal
+from custos.responses import no_store
 from custos.validation import parse_id
 
 FILTERS = [OpenApiParameter(n, str) for n in ("user_id", "actor_id", "action", "result", "tenant_id", "since",
@@ -77,5 +78,4 @@ class ExportView(APIView):
         content_type = "application/x-ndjson" if fmt == "ndjson" else "text/csv; charset=utf-8"
         response = StreamingHttpResponse(selectors.stream(qs, fmt), content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="audit-events.{fmt}"'
-        response["Cache-Control"] = "no-store"
-        return response
+        return no_store(response)

@@ -28,10 +28,6 @@ PermissionsIn = inline_serializer("RolePermissionsIn", {"permissions": Permissio
 MAX_OBJECT = 1024
 
 
-def actor_of(principal) -> Actor:
-    return Actor.service(principal.name) if getattr(principal, "is_service", False) else Actor.user(principal.id)
-
-
 def _require(request, domain: str, obj: str, act: str) -> None:
     if not allowed(request, domain, obj, act):
         raise PermissionDeniedError()
@@ -138,7 +134,7 @@ class RolesView(APIView):
         _require(request, domain, "/authz/roles", "write")
         name = check_role_name(data.get("name"))
         perms = services.role_create(name=name, domain=domain, permissions=_permissions_in(data),
-                                     actor=actor_of(request.user))
+                                     actor=Actor.of(request.user))
         return Response({"name": name, "tenant": domain,
                          "permissions": [{"object": o, "action": a} for o, a in perms]},
                         status=status.HTTP_201_CREATED)
@@ -151,7 +147,7 @@ class RoleDetailView(APIView):
     def delete(self, request, role: str):
         domain = parse_tenant(request.query_params.get("tenant"))
         _require(request, domain, "/authz/roles", "write")
-        services.role_delete(name=check_role_name(role), domain=domain, actor=actor_of(request.user))
+        services.role_delete(name=check_role_name(role), domain=domain, actor=Actor.of(request.user))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -173,7 +169,7 @@ class RolePermissionsView(APIView):
         _require(request, domain, "/authz/roles", "write")
         perms = services.role_permissions_replace(name=check_role_name(role), domain=domain,
                                                   permissions=_permissions_in(request.data),
-                                                  actor=actor_of(request.user))
+                                                  actor=Actor.of(request.user))
         return Response({"name": role, "tenant": domain,
                          "permissions": [{"object": o, "action": a} for o, a in perms]})
 
@@ -213,7 +209,7 @@ class UserRolesView(APIView):
         role = check_role_name(request.data.get("role"), field="role")
         _target_user(user_id, domain)
         services.subject_role_grant(subject=user_subject(user_id), role=role, domain=domain,
-                                    actor=actor_of(request.user), subject_user_id=user_id)
+                                    actor=Actor.of(request.user), subject_user_id=user_id)
         return Response({"user_id": user_id, "tenant": domain,
                          "roles": selectors.subject_roles(user_subject(user_id), domain)},
                         status=status.HTTP_201_CREATED)
@@ -227,7 +223,7 @@ class UserRoleDetailView(APIView):
         domain = parse_tenant(request.query_params.get("tenant"))
         _require(request, domain, "/authz/users", "write")
         services.subject_role_revoke(subject=user_subject(user_id), role=check_role_name(role), domain=domain,
-                                     actor=actor_of(request.user), subject_user_id=user_id)
+                                     actor=Actor.of(request.user), subject_user_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -15,6 +15,7 @@ from authz.permissions import allowed
 from authz.subjects import PLATFORM_DOMAIN
 from custos.exceptions import PermissionDeniedError, ValidationFailed
 from custos.permissions import IsAuthenticatedPrincipal
+from custos.responses import no_store
 from sessions_app import selectors
 from sessions_app.conf import conf
 from sessions_app.tokens import CustosAccessToken
@@ -71,9 +72,7 @@ class IntrospectView(APIView):
         raw = request.data.get("token")
         if not isinstance(raw, str) or not raw or len(raw) > 8192:
             raise ValidationFailed(fields={"token": ["A token string."]})
-        response = Response(self._introspect(raw))
-        response["Cache-Control"] = "no-store"
-        return response
+        return no_store(Response(self._introspect(raw)))
 
     @staticmethod
     def _introspect(raw: str) -> dict:

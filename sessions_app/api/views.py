@@ -4,21 +4,20 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpResponse
-
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.services import Actor
 from authz.permissions import allowed
 from authz.subjects import tenant_domain
-from custos.exceptions import PermissionDeniedError
+from custos.exceptions import NotFound, PermissionDeniedError
+from custos.permissions import IsAuthenticatedPrincipal
+from custos.responses import no_store
 from custos.validation import body_of as _body
 from custos.validation import require_str
-from custos.permissions import IsAuthenticatedPrincipal
-from audit.services import Actor
-from custos.exceptions import NotFound
 from sessions_app import login, selectors, services
 
 from .serializers import (ForceLogoutSerializer, LoginSerializer, RefreshSerializer, SessionSerializer,
@@ -28,16 +27,7 @@ from .serializers import (ForceLogoutSerializer, LoginSerializer, RefreshSeriali
 def token_response(pair: services.TokenPair | dict, render: Callable[[Any], HttpResponse] = Response) -> HttpResponse:
     """A token pair, or an MFA challenge: neither may be cached. `render` makes the response
     (DRF's Response here, custos.fastview.json_response in the lean views)."""
-    response = render(pair.as_response() if isinstance(pair, services.TokenPair) else pair)
-    response["Cache-Control"] = "no-store"
-    response["Pragma"] = "no-cache"
-    return response
-
-
-def actor_of(principal) -> Actor:
-    if getattr(principal, "is_service", False):
-        return Actor.service(principal.name)
-    return Actor.user(principal.id)
+    return no_store(render(pair.as_response() if isinstance(pair, services.TokenPair) else pair), pragma=True)
 
 
 class LoginView(APIView):
@@ -82,7 +72,7 @@ class ForceLogoutView(APIView):
     def post(self, request):
         s = ForceLogoutSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        actor = actor_of(request.user)
+        actor = Actor.of(request.user)
         # Allowed in the target's own tenant (its admins) or in the platform domain (staff).
         owner = selectors.owner_of(user_id=s.validated_data.get("user_id"),
                                    session_id=s.validated_data.get("session_id"))
