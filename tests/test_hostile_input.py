@@ -120,7 +120,7 @@ def test_lean_me_answers_the_drf_views_bytes(api, user, signing_key):
     before and after the cache fills, and after a change, they are the bytes the DRF view renders."""
     from django.test import Client, RequestFactory
 
-    from accounts.api.views import MeView
+    from accounts.api.views.profile import MeView
     from accounts.models import UserProfile
 
     tok = login(api, user.username)["access_token"]

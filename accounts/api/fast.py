@@ -9,7 +9,7 @@ from custos.exceptions import NotAuthenticated, NotFound, PermissionDeniedError
 from custos.fastview import lean
 from sessions_app.authentication import principal_from_bearer
 
-from .views import MeView
+from .views.profile import MeView
 
 _drf_me = MeView.as_view()
 

@@ -1,0 +1,116 @@
+"""B-end: staff and tenant admins list, create, correct and change the state of users."""
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.models import User
+from audit.services import Actor
+from custos import policy
+from custos.exceptions import PermissionDeniedError, ValidationFailed
+from custos.pagination import page, parse_limit
+from custos.permissions import IsAuthenticatedPrincipal
+from custos.validation import body_of as _body
+from custos.validation import parse_id
+
+from .common import Generic, target_user
+
+
+class AdminUsersView(APIView):
+    permission_classes = [IsAuthenticatedPrincipal]
+
+    @extend_schema(summary="Users visible to the caller, filtered, newest first", operation_id="v1_admin_users_list",
+                   parameters=[OpenApiParameter(n, str) for n in ("tenant_id", "status", "user_type", "q", "cursor",
+                                                                  "limit")],
+                   responses={200: inline_serializer("AdminUserList", {
+                       "results": serializers.ListField(child=serializers.DictField()),
+                       "next": serializers.CharField(allow_null=True)})})
+    def get(self, request):
+        visible = policy.provider().tenants_visible(request, "/users", "read")
+        if visible == []:
+            raise PermissionDeniedError()
+        p = request.query_params
+        st, ut, q = p.get("status"), p.get("user_type"), p.get("q")
+        if st and st not in User.Status.values:
+            raise ValidationFailed(fields={"status": [f"One of {', '.join(User.Status.values)}."]})
+        if ut and ut not in User.UserType.values:
+            raise ValidationFailed(fields={"user_type": [f"One of {', '.join(User.UserType.values)}."]})
+        if q is not None and (len(q) > 128 or not q.strip()):
+            raise ValidationFailed(fields={"q": ["1 to 128 characters."]})
+        qs = selectors.admin_users(tenant_ids=visible, tenant_id=parse_id(p.get("tenant_id"), "tenant_id"),
+                                   status=st, user_type=ut, q=q.strip() if q else None)
+        rows, nxt = page(qs, cursor=p.get("cursor"), limit=parse_limit(p.get("limit")))
+        return Response({"results": [selectors.admin_user_row(u) for u in rows], "next": nxt})
+
+    @extend_schema(summary="Create a user (B-end): an initial password or an invitation",
+                   request=inline_serializer("AdminUserCreate", {
+                       "username": serializers.CharField(required=False),
+                       "email": serializers.CharField(required=False),
+                       "phone": serializers.CharField(required=False),
+                       "password": serializers.CharField(required=False),
+                       "user_type": serializers.CharField(required=False),
+                       "tenant_id": serializers.IntegerField(required=False),
+                       "roles": serializers.ListField(child=serializers.CharField(), required=False),
+                       "invite": serializers.BooleanField(required=False)}),
+                   responses={201: Generic})
+    def post(self, request):
+        body = _body(request)
+        tenant_id = parse_id(body.get("tenant_id"), "tenant_id")
+        if tenant_id is None and getattr(request.user, "tenant_id", None) is not None:
+            tenant_id = request.user.tenant_id  # a tenant admin creates in their own tenant by default
+        if not policy.provider().allowed(request, tenant_id, "/users", "write"):
+            raise PermissionDeniedError()
+        roles = body.get("roles") or []
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles) or len(roles) > 20:
+            raise ValidationFailed(fields={"roles": ["A list of role names."]})
+        for key in ("username", "email", "phone", "password", "nickname"):
+            if body.get(key) is not None and not isinstance(body.get(key), str):
+                raise ValidationFailed(fields={key: ["Must be a string."]})
+        if not isinstance(body.get("invite", False), bool):
+            raise ValidationFailed(fields={"invite": ["Must be a boolean."]})
+        user = services.admin_user_create(
+            actor=Actor.of(request.user), username=body.get("username"), email=body.get("email"),
+            phone=body.get("phone"), password=body.get("password"),
+            user_type=body.get("user_type", User.UserType.CUSTOMER), tenant_id=tenant_id,
+            invite=body.get("invite", False), nickname=body.get("nickname"), roles=roles)
+        return Response(selectors.admin_user_row(selectors.user_get(user_id=user.pk)), status=status.HTTP_201_CREATED)
+
+
+class AdminUserView(APIView):
+    permission_classes = [IsAuthenticatedPrincipal]
+
+    @extend_schema(summary="One user", responses={200: Generic})
+    def get(self, request, user_id: int):
+        return Response(selectors.admin_user_row(target_user(request, user_id, "read")))
+
+    @extend_schema(summary="Correct a user's identifiers or type", request=Generic, responses={200: Generic})
+    def patch(self, request, user_id: int):
+        target_user(request, user_id, "write")
+        user = services.admin_user_update(user_id=user_id, data=_body(request), actor=Actor.of(request.user))
+        return Response(selectors.admin_user_row(selectors.user_get(user_id=user.pk)))
+
+
+class AdminUserActionView(APIView):
+    permission_classes = [IsAuthenticatedPrincipal]
+    action_name = ""
+
+    @extend_schema(summary="Change an account's state (audited; freeze and delete end every session)",
+                   request=inline_serializer("StateChange", {"reason": serializers.CharField(required=False)}),
+                   responses={200: Generic})
+    def post(self, request, user_id: int):
+        target_user(request, user_id, "write")
+        reason = _body(request).get("reason") or ""
+        if not isinstance(reason, str) or len(reason) > 200:
+            raise ValidationFailed(fields={"reason": ["At most 200 characters."]})
+        user = services.user_transition(user_id=user_id, action=self.action_name, actor=Actor.of(request.user),
+                                        reason=reason)
+        return Response(selectors.admin_user_row(user))
+
+
+def action_view(name: str) -> Any:
+    return type(f"AdminUser{name.title()}View", (AdminUserActionView,), {"action_name": name}).as_view()

@@ -1,0 +1,34 @@
+"""What several of accounts' views share: the OpenAPI shapes, the re-auth gate and the
+B-end's tenant check on a target user."""
+from __future__ import annotations
+
+from drf_spectacular.utils import inline_serializer
+from rest_framework import serializers
+
+from accounts import selectors, services
+from accounts.models import User
+from custos import policy
+from custos.exceptions import NotFound, PermissionDeniedError
+
+UserOut = inline_serializer("User", {
+    "id": serializers.IntegerField(), "username": serializers.CharField(allow_null=True),
+    "tenant_id": serializers.IntegerField(allow_null=True), "user_type": serializers.CharField(),
+    "status": serializers.CharField()})
+Generic = inline_serializer("Object", {"id": serializers.IntegerField()})
+
+
+def require_reauth(request) -> None:
+    services.reauth_token_check(token=request.META.get("HTTP_X_REAUTH_TOKEN"), user_id=request.user.id,
+                                session_id=request.user.session_id)
+
+
+def target_user(request, user_id: int, act: str) -> User:
+    """The user, if the caller may act on users of that user's tenant (or platform-wide)."""
+    p = policy.provider()
+    user = selectors.user_get(user_id=user_id)
+    # Users the caller cannot even read are "not found": ids of other tenants cannot be probed.
+    if user is None or not p.allowed(request, user.tenant_id, "/users", "read"):
+        raise NotFound("No such user.")
+    if act != "read" and not p.allowed(request, user.tenant_id, "/users", act):
+        raise PermissionDeniedError()
+    return user

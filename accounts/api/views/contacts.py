@@ -1,0 +1,46 @@
+"""Changing the caller's email address or phone number: a code goes to the new one."""
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from audit.services import Actor
+from custos.validation import body_of as _body
+
+from .common import Generic, require_reauth
+
+
+def _contact_views(channel: str) -> tuple[type[APIView], type[APIView]]:
+    field = "email" if channel == "email" else "phone"
+
+    class Start(APIView):
+        @extend_schema(summary=f"Start changing my {field}: a code goes to the new address (needs X-Reauth-Token)",
+                       request=inline_serializer(f"{field.title()}ChangeStart", {field: serializers.CharField()}),
+                       responses={202: None})
+        def post(self, request):
+            require_reauth(request)
+            user = selectors.user_get(user_id=request.user.id)
+            services.contact_change_start(user=user, channel=channel, value=_body(request).get(field))
+            return Response({"retry_after": 60}, status=status.HTTP_202_ACCEPTED)
+
+    class Verify(APIView):
+        @extend_schema(summary=f"Finish changing my {field} with the code",
+                       request=inline_serializer(f"{field.title()}ChangeVerify", {
+                           field: serializers.CharField(), "code": serializers.CharField()}),
+                       responses={200: Generic})
+        def post(self, request):
+            body = _body(request)
+            user = selectors.user_get(user_id=request.user.id)
+            services.contact_change_finish(user=user, channel=channel, value=body.get(field), code=body.get("code"),
+                                           actor=Actor.user(request.user.id))
+            return Response(selectors.user_me(user_id=request.user.id, tenant_id=request.user.tenant_id))
+
+    Start.__name__, Verify.__name__ = f"{field.title()}ChangeStartView", f"{field.title()}ChangeVerifyView"
+    return Start, Verify
+
+
+EmailChangeStartView, EmailChangeVerifyView = _contact_views("email")
+PhoneChangeStartView, PhoneChangeVerifyView = _contact_views("sms")
