@@ -3,13 +3,11 @@ from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.negotiation import DefaultContentNegotiation
 
+from config import hot
 from custos import metrics_view
-from custos.converters import IdConverter
 from custos import views as core_views
-from accounts.api import fast as account_fast
-from authz.api import fast as authz_fast
+from custos.converters import IdConverter
 from keys.api import views as key_views
-from sessions_app.api import fast as session_fast
 
 register_converter(IdConverter, "id")
 
@@ -18,18 +16,9 @@ handler403 = "custos.exceptions.handler403"
 handler404 = "custos.exceptions.handler404"
 handler500 = "custos.exceptions.handler500"
 
-# The paths on every request's way through Clotho come first: Django tries patterns in order.
-hot = [
-    path("internal/jwks.json", key_views.jwks, name="jwks"),
-    path("v1/authz/check", authz_fast.check, name="authz-check-hot"),
-    path("v1/authz/check-batch", authz_fast.check_batch, name="authz-check-batch-hot"),
-    path("v1/users/me", account_fast.me, name="me-hot"),
-    path("v1/auth/refresh", session_fast.refresh, name="refresh-hot"),
-    path("v1/auth/login", session_fast.login_password, name="login-hot"),
-]
-
+# The lean paths (config/hot.py lists each with its reason) come first: Django tries patterns in order.
 urlpatterns = [
-    *hot,
+    *hot.urlpatterns,
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("metrics", metrics_view.metrics, name="metrics"),

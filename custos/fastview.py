@@ -1,8 +1,8 @@
-"""Lean views for the endpoints on every request's way through Clotho (/v1/users/me GET,
-/v1/authz/check POST). DRF's dispatch (request wrapping, negotiation, authentication and
-permission loops, response finalization) costs more than these endpoints' own work; these
-views call the same authentication functions, selectors and error envelope directly. The
-DRF views stay for every other method and for the OpenAPI schema."""
+"""The mechanism of the lean views (config/hot.py lists them, each with its reason). DRF's
+dispatch (request wrapping, negotiation, authentication and permission loops, response
+finalization) costs more than these endpoints' own work; these views call the same
+authentication functions, selectors and error envelope directly. The DRF views stay for
+every other method and for the OpenAPI schema."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -58,6 +58,7 @@ def lean(methods: tuple[str, ...], fallback: Callable) -> Callable:
 
         view.csrf_exempt = True  # bearer tokens and service keys, no cookies
         view.__name__ = fn.__name__
+        view.lean_methods = methods
         return view
 
     return wrap

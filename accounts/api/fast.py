@@ -1,4 +1,4 @@
-"""GET /v1/users/me without DRF's dispatch (see custos/fastview.py)."""
+"""GET /v1/users/me without DRF's dispatch (listed in config/hot.py; the mechanism is custos/fastview.py)."""
 from __future__ import annotations
 
 from django.http import HttpResponse

@@ -1,4 +1,5 @@
-"""POST /v1/authz/check and /v1/authz/check-batch without DRF's dispatch (see custos/fastview.py)."""
+"""POST /v1/authz/check and /v1/authz/check-batch without DRF's dispatch (listed in
+config/hot.py; the mechanism is custos/fastview.py)."""
 from __future__ import annotations
 
 from types import SimpleNamespace

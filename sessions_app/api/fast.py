@@ -1,4 +1,5 @@
-"""POST /v1/auth/login and /v1/auth/refresh without DRF's dispatch (see custos/fastview.py).
+"""POST /v1/auth/login and /v1/auth/refresh without DRF's dispatch (listed in config/hot.py;
+the mechanism is custos/fastview.py).
 
 Only a well-formed body takes the lean path: a JSON object whose fields are strings the
 serializers would accept unchanged. Anything else (a wrong media type, malformed JSON, a

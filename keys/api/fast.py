@@ -1,4 +1,4 @@
-"""The JWKS, served in front of Django.
+"""The JWKS, served in front of Django (listed in config/hot.py, installed by config/wsgi.py).
 
 Every verifier (Clotho, other services, each SDK instance) fetches the key set, and it is
 the same bytes for all: running it through middleware, URL resolution and a view would
