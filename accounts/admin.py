@@ -45,9 +45,14 @@ def _transition(action: str, label: str):
 
 @admin.action(description="Force logout (end every session)", permissions=["change"])
 def force_logout(modeladmin, request, queryset):
+    # The API's force logout, not a bare token_version bump: its event and metric come with it.
+    from sessions_app.services import force_logout_user
+
+    done = 0
     for user in queryset:
-        services.user_token_version_bump(user_id=user.pk, actor=Actor.user(request.user.pk), reason="forced_logout")
-    modeladmin.message_user(request, f"Signed out {queryset.count()} account(s) everywhere.", messages.SUCCESS)
+        force_logout_user(user_id=user.pk, actor=Actor.user(request.user.pk))
+        done += 1
+    modeladmin.message_user(request, f"Signed out {done} account(s) everywhere.", messages.SUCCESS)
 
 
 @admin.action(description="Reset two-factor authentication (lost device)", permissions=["change"])

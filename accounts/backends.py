@@ -2,26 +2,18 @@ from django.contrib.auth.backends import BaseBackend
 
 
 class CustosModelBackend(BaseBackend):
-    """Django admin login for staff. API logins go through accounts.services.credentials_verify;
-    this backend calls the same function so the rules (status, timing) are the same."""
+    """Loads the console's (Django admin's) signed-in user for each request.
+
+    It checks no passwords: every sign-in, the console's included, goes through the one
+    sign-in flow (sessions_app.signin), which applies the brute-force limits, the risk rules,
+    the second factor, the login history and the audit trail. A door that called
+    django.contrib.auth.authenticate() would skip all of them, so here it admits no one."""
 
     def authenticate(self, request, username=None, password=None, **kwargs):
-        from . import services
-        from custos.exceptions import CustosError
-
-        if not username or password is None:
-            return None
-        try:
-            user = services.credentials_verify(identifier=username, password=password)
-        except CustosError:
-            return None
-        return user if user.is_staff else None
+        return None
 
     def get_user(self, user_id):
         from .models import User
 
-        try:
-            user = User.objects.get(pk=user_id)
-        except User.DoesNotExist:
-            return None
-        return user if user.is_active else None
+        user = User.objects.filter(pk=user_id).first()
+        return user if user is not None and user.is_active else None

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
+from django.utils.crypto import salted_hmac
 
 
 class Tenant(models.Model):
@@ -103,6 +104,22 @@ class User(AbstractBaseUser):
     @property
     def is_staff(self) -> bool:
         return self.user_type == self.UserType.STAFF and self.is_active
+
+    # A console (Django admin) session stores this hash and Django ends the session on the next
+    # request where it no longer matches. Bound to token_version as well as to the password,
+    # a console session ends the moment every token does: force logout, freeze, lock, reset.
+    def _session_hash(self, secret: str | None = None) -> str:
+        return salted_hmac("custos.console.session", f"{self.password}:{self.token_version}", secret=secret,
+                           algorithm="sha256").hexdigest()
+
+    def get_session_auth_hash(self) -> str:
+        return self._session_hash()
+
+    def get_session_auth_fallback_hash(self):  # noqa: ANN201 - a generator, as Django's
+        from django.conf import settings
+
+        for fallback_secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._session_hash(fallback_secret)
 
     def totp_devices_confirmed(self) -> bool:
         return TotpDevice.objects.filter(user_id=self.pk, confirmed=True).exists()

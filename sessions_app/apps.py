@@ -8,8 +8,3 @@ class SessionsAppConfig(AppConfig):
     def ready(self) -> None:
         from . import receivers  # noqa: F401 - connects to accounts' signals
         from . import schema  # noqa: F401 - OpenAPI description of the bearer scheme
-        from accounts.security import risk
-
-        from .selectors import ACTIVE_SESSIONS_SQL
-
-        risk.signal_source("active_sessions", ACTIVE_SESSIONS_SQL, lambda user_id: [user_id, False])

@@ -3,8 +3,9 @@ from __future__ import annotations
 from .models import Session
 
 
-# A scalar subquery the risk assessment reads with the login history (see apps.py).
-ACTIVE_SESSIONS_SQL = "SELECT COUNT(*) FROM sessions WHERE user_id = %s AND revoked = %s"
+def active_session_count(*, user_id: int) -> int:
+    """Live sessions of a user, for the sign-in's risk rule (too many sessions)."""
+    return Session.objects.filter(user_id=user_id, revoked=False).count()
 
 
 def sessions_of(*, user_id: int, current_sid: str | None) -> list[dict]:

@@ -5,9 +5,7 @@ event; every attempt on a known account lands in the login history."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import datetime, timedelta
 
 from django.db import connection
@@ -54,22 +52,9 @@ SELECT COUNT(CASE WHEN result = %s THEN 1 END),
        COALESCE(SUM(CASE WHEN result = %s AND occurred_at >= %s THEN 1 ELSE 0 END), 0),
        (SELECT country FROM login_history WHERE user_id = %s AND result = %s ORDER BY occurred_at DESC LIMIT 1),
        MAX(CASE WHEN result = %s THEN occurred_at END)
-       {{signals}}
 FROM (SELECT result, country, device_hash, occurred_at FROM login_history
       WHERE user_id = %s ORDER BY occurred_at DESC LIMIT {HISTORY_WINDOW}) recent
 """
-
-# Rooms above accounts add what they know of a user to that same read, as a scalar
-# subquery (sessions_app: the active sessions), from their AppConfig.ready(): accounts
-# never imports them, and the sign-in pays one round trip for every signal.
-SIGNALS: dict[str, tuple[str, Callable[[int], list]]] = {}
-
-
-def signal_source(name: str, sql: str, params_of: Callable[[int], list]) -> None:
-    """Register a scalar subquery about one user: `sql` with %s placeholders, their values
-    from `params_of(user_id)`. Its value reaches the rules as `History.signals[name]`."""
-    SIGNALS[name] = (sql, params_of)
-
 
 @dataclass(frozen=True)
 class History:
@@ -79,28 +64,23 @@ class History:
     recent_failures: int
     last_country: str
     last_success_at: datetime | None
-    signals: dict[str, Any]
 
 
 def history_summary(*, user_id: int, device_hash: str, country: str, since: datetime) -> History:
     ok = "success"
-    signals = list(SIGNALS.items())
-    sql = _HISTORY_SUMMARY.replace("{signals}", "".join(f", ({q})" for _, (q, _) in signals))
     params = [ok, ok, device_hash, ok, country, "failure", connection.ops.adapt_datetimefield_value(since),
-              user_id, ok, ok]
-    for _, (_, params_of) in signals:
-        params += params_of(user_id)
+              user_id, ok, ok, user_id]
     with connection.cursor() as cur:
-        cur.execute(sql, [*params, user_id])
-        n, device, known_country, failures, last_country, last_at, *extra = cur.fetchone()
+        cur.execute(_HISTORY_SUMMARY, params)
+        n, device, known_country, failures, last_country, last_at = cur.fetchone()
     return History(successes=int(n), known_device=bool(device), known_country=bool(known_country),
                    recent_failures=int(failures), last_country=last_country or "",
-                   last_success_at=aware_datetime(last_at) if last_at is not None else None,
-                   signals={name: value for (name, _), value in zip(signals, extra)})
+                   last_success_at=aware_datetime(last_at) if last_at is not None else None)
 
 
-def assess(*, user: User, now: datetime | None = None) -> Risk:
-    """Score a sign-in of this user from this request. Reads only."""
+def assess(*, user: User, active_sessions: int, now: datetime | None = None) -> Risk:
+    """Score a sign-in of this user from this request. Reads only. `active_sessions` comes
+    from the caller (sessions_app owns the sessions; accounts asks no higher room)."""
     now = now or timezone.now()
     ctx = context.current()
     risk = Risk(country=country_of(ctx.ip), device_hash=device_hash(ctx.device_id, ctx.user_agent))
@@ -118,7 +98,7 @@ def assess(*, user: User, now: datetime | None = None) -> Risk:
                 risk.reasons.append("impossible_travel")
     if seen.recent_failures >= conf().risk_failure_burst:
         risk.reasons.append("failure_burst")
-    if int(seen.signals.get("active_sessions") or 0) >= conf().risk_max_sessions:
+    if active_sessions >= conf().risk_max_sessions:
         risk.reasons.append("too_many_sessions")
     risk.score = min(100, sum(WEIGHTS[r] for r in risk.reasons))
     if risk.score >= conf().risk_deny_at:

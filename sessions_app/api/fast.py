@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from custos.fastview import json_response, lean
 from custos.parsers import json_object
-from sessions_app import login, services
+from sessions_app import services, signin
 
 from .views import LoginView, RefreshView, token_response
 
@@ -46,8 +46,8 @@ def login_password(request):
     body = _fields(request, {"username": 254, "password": 4096})
     if body is None:
         return _drf_login(request)
-    return token_response(login.login_password(identifier=body["username"], password=body["password"]),
-                          json_response)
+    signed = signin.password(identifier=body["username"], password=body["password"])
+    return token_response(signin.api_answer(signed), json_response)
 
 
 @lean(("POST",), _drf_refresh)

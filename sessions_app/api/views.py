@@ -18,7 +18,7 @@ from custos.permissions import IsAuthenticatedPrincipal
 from custos.responses import no_store
 from custos.validation import body_of as _body
 from custos.validation import require_str
-from sessions_app import login, selectors, services
+from sessions_app import selectors, services, signin
 
 from .serializers import (ForceLogoutSerializer, LoginSerializer, RefreshSerializer, SessionSerializer,
                           TokenPairSerializer)
@@ -39,8 +39,8 @@ class LoginView(APIView):
     def post(self, request):
         s = LoginSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        return token_response(login.login_password(identifier=s.validated_data["username"],
-                                                   password=s.validated_data["password"]))
+        signed = signin.password(identifier=s.validated_data["username"], password=s.validated_data["password"])
+        return token_response(signin.api_answer(signed))
 
 
 class RefreshView(APIView):
@@ -118,7 +118,7 @@ class OtpSendView(APIView):
                    responses={202: inline_serializer("OtpSent", {"retry_after": serializers.IntegerField()})})
     def post(self, request):
         body = _body(request)
-        retry_after = login.otp_send(channel=body.get("channel"), destination=body.get("destination"))
+        retry_after = signin.otp_send(channel=body.get("channel"), destination=body.get("destination"))
         return Response({"retry_after": retry_after}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -133,8 +133,9 @@ class OtpVerifyView(APIView):
                    responses={200: TokenPairSerializer})
     def post(self, request):
         body = _body(request)
-        return token_response(login.otp_login(channel=body.get("channel"), destination=body.get("destination"),
-                                              code=require_str(body, "code", max_length=16)))
+        signed = signin.one_time_code(otp_channel=body.get("channel"), destination=body.get("destination"),
+                                      code=require_str(body, "code", max_length=16))
+        return token_response(signin.api_answer(signed))
 
 
 class MfaVerifyView(APIView):
@@ -148,6 +149,6 @@ class MfaVerifyView(APIView):
                    responses={200: TokenPairSerializer})
     def post(self, request):
         body = _body(request)
-        return token_response(login.mfa_verify(token=require_str(body, "mfa_token", max_length=256),
-                                               code=require_str(body, "code", max_length=32),
-                                               method=body.get("method")))
+        signed = signin.second_factor(token=require_str(body, "mfa_token", max_length=256),
+                                      code=require_str(body, "code", max_length=32), method=body.get("method"))
+        return token_response(signin.api_answer(signed))
