@@ -45,7 +45,7 @@ class PinnedArgon2PasswordHasher(Argon2PasswordHasher):
 
     def verify(self, password: str, encoded: str) -> bool:
         algorithm, rest = encoded.split("$", 1)
-        assert algorithm == self.algorithm
+        assert algorithm == self.algorithm  # noqa: S101 - as Django's own hashers: its caller chose this hasher
         form = _SODIUM_FORM.fullmatch("$" + rest) if _sodium_argon2id is not None else None
         if form is None or not _SODIUM_MEMORY_KIB[0] <= int(form.group(1)) <= _SODIUM_MEMORY_KIB[1] \
                 or int(form.group(2)) < 1:

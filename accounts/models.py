@@ -115,7 +115,7 @@ class User(AbstractBaseUser):
     def get_session_auth_hash(self) -> str:
         return self._session_hash()
 
-    def get_session_auth_fallback_hash(self):  # noqa: ANN201 - a generator, as Django's
+    def get_session_auth_fallback_hash(self):  # a generator, as Django's
         from django.conf import settings
 
         for fallback_secret in settings.SECRET_KEY_FALLBACKS:

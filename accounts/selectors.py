@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from custos.sql import Prepared, like_exact
 
@@ -18,7 +18,7 @@ def identifier_taken(*, username: str | None, email: str | None, phone: str | No
 
 
 def _by_identifier(lookup: str) -> Prepared:
-    def build(value: str):
+    def build(value: str) -> QuerySet[User]:
         from django.db.models import Exists, F, OuterRef
 
         from .models import TotpDevice
@@ -58,11 +58,11 @@ def user_public(user: User) -> dict:
 
 # Rooms above accounts (authz, federation, MFA) add their part of the /users/me answer here
 # from their AppConfig.ready(), so accounts never imports them.
-ME_CONTRIBUTORS: dict[str, "Callable[[User], object]"] = {}
+ME_CONTRIBUTORS: dict[str, Callable[[User], object]] = {}
 
 
-def me_contributor(name: str):
-    def register(fn):
+def me_contributor(name: str) -> Callable[[Callable[[User], object]], Callable[[User], object]]:
+    def register(fn: Callable[[User], object]) -> Callable[[User], object]:
         ME_CONTRIBUTORS[name] = fn
         return fn
 
@@ -178,7 +178,7 @@ def admin_user_row(user: User) -> dict:
 
 
 def admin_users(*, tenant_ids: list[int] | None, tenant_id: int | None = None, status: str | None = None,
-                user_type: str | None = None, q: str | None = None):
+                user_type: str | None = None, q: str | None = None) -> QuerySet[User]:
     """The filtered user query behind GET /v1/admin/users (one query per page: the profile
     comes by join). tenant_ids None means every tenant (platform rights)."""
     qs = User.objects.select_related("profile")

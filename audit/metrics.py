@@ -12,7 +12,8 @@ from .models import AuditEvent, ExportCursor, JobRun
 
 @state_collector("audit")
 def audit_state():
-    backlog = GaugeMetricFamily("custos_audit_export_backlog", "Events a sink has not acknowledged yet", labels=["sink"])
+    backlog = GaugeMetricFamily("custos_audit_export_backlog", "Events a sink has not acknowledged yet",
+                                labels=["sink"])
     lag = GaugeMetricFamily("custos_audit_export_lag_seconds", "Age of the oldest event a sink has not acknowledged",
                             labels=["sink"])
     now = timezone.now()

@@ -100,7 +100,7 @@ def event_record(*, action: str, actor: Actor, result: str = Result.SUCCESS, sub
 
 
 # ---- export (transactional outbox) and retention ---------------------------------------------
-def _job_start(name: str):
+def _job_start(name: str) -> None:
     from .models import JobRun
 
     JobRun.objects.update_or_create(name=name, defaults={"last_started_at": timezone.now()})
@@ -158,7 +158,7 @@ def export_run(*, sink_name: str, max_batches: int = 100) -> int:
                 cursor.last_event_id, cursor.updated_at, cursor.last_error = events[-1].id, timezone.now(), ""
                 cursor.save()
             sent += len(events)
-    except Exception as exc:  # noqa: BLE001 - a sink being down is an expected state, not a crash
+    except Exception as exc:  # a sink being down is an expected state: recorded, then raised for the retry
         ExportCursor.objects.filter(sink=sink_name).update(last_error=f"{type(exc).__name__}: {exc}"[:255])
         _job_done(job, count=sent, error=f"{type(exc).__name__}")
         raise

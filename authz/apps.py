@@ -5,9 +5,9 @@ class AuthzConfig(AppConfig):
     name = "authz"
 
     def ready(self) -> None:
-        from . import schema  # noqa: F401 - OpenAPI description of the ApiKey scheme
         from custos import policy
 
+        from . import schema  # noqa: F401 - OpenAPI description of the ApiKey scheme
         from .permissions import CasbinPolicyProvider
 
         policy.install(CasbinPolicyProvider())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth.backends import BaseBackend
 
-from .engine import object_matcher
 from .enforcer import enforcer
+from .engine import object_matcher
 from .subjects import PLATFORM_DOMAIN, user_subject
 
 

@@ -155,7 +155,7 @@ class CustosEnforcer:
             if domains:
                 close_old_connections()
                 self.reload_domains(domains)
-        except Exception:  # noqa: BLE001 - a bad message must not kill the subscriber thread
+        except Exception:  # a bad message must not kill the subscriber thread
             log.exception("policy watcher callback failed")
         finally:
             connection.close()  # the subscriber thread's own connection

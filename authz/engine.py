@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Callable
 
 from casbin.util.builtin_operators import KEY_MATCH2_PATTERN
 
@@ -120,7 +119,7 @@ class PolicyIndex:
         return {dom: (grants.get(dom, {}), perms.get(dom, {})) for dom in grants.keys() | perms.keys()}
 
     @classmethod
-    def from_rows(cls, rows: Iterable[tuple[str, str, str, str, str]]) -> "PolicyIndex":
+    def from_rows(cls, rows: Iterable[tuple[str, str, str, str, str]]) -> PolicyIndex:
         return cls(domains=cls._pair(*cls.build_domain(rows)))
 
     def replace_domains(self, domains: Iterable[str], rows: Iterable[tuple[str, str, str, str, str]]) -> None:

@@ -38,14 +38,14 @@ class CasbinRule(models.Model):
             models.Index(fields=["ptype", "v0"], name="casbin_rule_ptype_v0"),
         ]
 
+    def __str__(self) -> str:
+        return ", ".join([self.ptype, *self.values()])
+
     def values(self) -> list[str]:
         out = [getattr(self, f) for f in RULE_FIELDS]
         while out and out[-1] is None:
             out.pop()
         return out
-
-    def __str__(self) -> str:
-        return ", ".join([self.ptype, *self.values()])
 
 
 class PolicyChange(models.Model):

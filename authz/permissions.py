@@ -41,7 +41,7 @@ class HasPolicy(BasePermission):
     act = "read"
 
     @classmethod
-    def on(cls, obj: str, act: str) -> type["HasPolicy"]:
+    def on(cls, obj: str, act: str) -> type[HasPolicy]:
         return type(f"HasPolicy_{obj}_{act}", (cls,), {"obj": obj, "act": act})
 
     def has_permission(self, request, view) -> bool:

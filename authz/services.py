@@ -19,7 +19,7 @@ from .builtin import PLATFORM_ROLES, TENANT_ROLES
 from .enforcer import enforcer
 from .errors import RoleExists, RoleNotFound
 from .models import CasbinRule, PolicyChange, ServiceKey
-from .subjects import (PLATFORM_DOMAIN, check_action, check_object, check_role_name, service_subject, tenant_domain)
+from .subjects import PLATFORM_DOMAIN, check_action, check_object, check_role_name, service_subject, tenant_domain
 
 Permission = tuple[str, str]  # (object, action)
 _adapter = CustosAdapter()
@@ -76,7 +76,8 @@ def _builtin(name: str, domain: str) -> bool:
 
 
 @transaction.atomic
-def role_create(*, name: str, domain: str, permissions: Iterable[tuple[object, object]], actor: Actor) -> list[Permission]:
+def role_create(*, name: str, domain: str, permissions: Iterable[tuple[object, object]],
+                actor: Actor) -> list[Permission]:
     check_role_name(name)
     _domain_exists(domain)
     perms = _clean_permissions(permissions)
@@ -225,7 +226,7 @@ def policy_import(*, rows: list[list[str]], replace: bool, actor: Actor) -> int:
                 check_action(values[3])
             elif not (ptype == "g" and len(values) == 3):
                 raise ValueError
-        except Exception as exc:  # noqa: BLE001 - report the line, whatever was wrong with it
+        except Exception as exc:  # report the line, whatever was wrong with it
             raise ValueError(f"line {n}: expected 'p, sub, dom, obj, act' or 'g, sub, role, dom'") from exc
         by_type[ptype].append(values)
     domains = {v[1] for v in by_type["p"]} | {v[2] for v in by_type["g"]}

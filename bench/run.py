@@ -124,8 +124,9 @@ def setup_side(env: dict, script: str, users: int, mint: int, custos: bool) -> d
 
 @contextmanager
 def serve(wsgi: str, env: dict, port: int):
-    proc = subprocess.Popen([GUNICORN, wsgi, "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS), "--threads", str(THREADS),
-                             "--log-level", "warning", "--no-control-socket", "-c", "config/gunicorn.py"],
+    proc = subprocess.Popen([GUNICORN, wsgi, "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS),
+                             "--threads", str(THREADS), "--log-level", "warning", "--no-control-socket",
+                             "-c", "config/gunicorn.py"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         for _ in range(300):
@@ -215,8 +216,8 @@ def hash_limit(library: str, seconds: float = 3.0, params: dict | None = None) -
     # Each process divides the hashes it finished by the time they took: the last hash ends after
     # the window closes, and at ~300 ms a hash (Django's parameters) counting it over the window
     # alone would overstate the limit by several per cent.
-    code = ("import time\nfrom bench.hashonly import check\nn = 0; start = time.time(); end = start + %s\n"
-            "while time.time() < end:\n    check(); n += 1\nprint(n / (time.time() - start))" % seconds)
+    code = (f"import time\nfrom bench.hashonly import check\nn = 0; start = time.time(); end = start + {seconds}\n"
+            "while time.time() < end:\n    check(); n += 1\nprint(n / (time.time() - start))")
     env = hashonly_env(library, params or OWASP_ARGON2)
     procs = [subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
              for _ in range(os.cpu_count() or 2)]
@@ -312,7 +313,7 @@ def main() -> None:
     limits: dict[str, list[float]] = {library: [] for library in HASH_LIBRARIES}
 
     c_port, b_port = 18080, 18081
-    C, B = f"http://127.0.0.1:{c_port}", f"http://127.0.0.1:{b_port}"
+    C, B = f"http://127.0.0.1:{c_port}", f"http://127.0.0.1:{b_port}"  # noqa: N806 - Custos and Baseline
     checks = [{"subject": f"user:{uid}", "tenant": 1, "object": f"/orders/{i}", "action": "read"}
               for i, uid in enumerate(custos["user_ids"] * 2)][:100]
     # name: (custos request, baseline request, connections)
@@ -370,8 +371,9 @@ def main() -> None:
                     req = dict(hashonly)
                     ceiling.append(wrk(req.pop("url"), seconds=2 if quick else seconds, conns=conns, pids=h_pids,
                                        **req))
-                    print("  Argon2id limit on %d cores: %s; hash-only server %.1f/s" % (os.cpu_count(), ", ".join(
-                        f"{lib} {runs[-1]:.1f}/s" for lib, runs in limits.items()), ceiling[-1]["rps"]), flush=True)
+                    per_library = ", ".join(f"{lib} {runs[-1]:.1f}/s" for lib, runs in limits.items())
+                    print(f"  Argon2id limit on {os.cpu_count()} cores: {per_library}; "
+                          f"hash-only server {ceiling[-1]['rps']:.1f}/s", flush=True)
                 for side, req, pids in (("custos", c_req, c_pids), ("baseline", b_req, b_pids)):
                     req = dict(req)
                     if name == "refresh":  # fresh, never-used tokens for every request
@@ -497,7 +499,8 @@ def write_results(results: dict, limits: dict[str, list[float]], batch: dict, rs
                      f"baseline {med(d['baseline'], 'cpu_ms_per_req'):.1f} + "
                      f"{med(d['baseline'], 'services_ms_per_req'):.2f}; errors "
                      f"{sum(r['non2xx'] for r in d['custos'])}/{sum(r['non2xx'] for r in d['baseline'])}.")
-    lines += [f"- POST /v1/authz/check-batch with 100 checks: p50 {batch['p50_ms']:.2f} ms, p99 {batch['p99_ms']:.2f} ms "
+    lines += [f"- POST /v1/authz/check-batch with 100 checks: p50 {batch['p50_ms']:.2f} ms, "
+              f"p99 {batch['p99_ms']:.2f} ms "
               f"round trip on a warm connection (an empty /healthz round trip: {batch['healthz_p50_ms']:.2f} ms); "
               "target ≤ 5 ms server time.",
               f"- peak RSS per worker: Custos {rss['custos']:.0f} MB, baseline {rss['baseline']:.0f} MB.",

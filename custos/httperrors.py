@@ -40,7 +40,7 @@ def answer(status: int, reason: str) -> bytes:
     return head.encode("latin-1") + body
 
 
-def write_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:  # noqa: ARG001
+def write_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:  # gunicorn.util's signature
     from gunicorn import util
 
     util.write_nonblock(sock, answer(int(status_int), reason))

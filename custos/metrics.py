@@ -37,5 +37,5 @@ class StateCollector:
         for fn in STATE_COLLECTORS.values():
             try:
                 yield from fn()
-            except Exception:  # noqa: BLE001 - a failing probe must not break the whole scrape
+            except Exception:  # noqa: BLE001, S112 - a failing probe must not break the whole scrape
                 continue

@@ -22,7 +22,7 @@ def metrics(request):
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = CollectorRegistry()
-        for collector in list(REGISTRY._collector_to_names):  # noqa: SLF001 - the process's own metrics
+        for collector in list(REGISTRY._collector_to_names):  # the process's own metrics
             registry.register(collector)
     registry.register(_state)
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -49,7 +49,8 @@ class RequestContextMiddleware:
             elif "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower() and not meta.get("CONTENT_LENGTH"):
                 # WSGI hands Django no length for a chunked body and Django would read it as
                 # empty: refuse it rather than act on a request we did not see.
-                response = json_error(400, "validation_error", "Send a Content-Length; chunked bodies are not accepted.")
+                response = json_error(400, "validation_error",
+                                      "Send a Content-Length; chunked bodies are not accepted.")
             elif length > self.max_body:
                 response = json_error(400, "validation_error", "The request body is too large.")
             else:

@@ -11,8 +11,8 @@ import requests
 
 from authz.adapter import CustosAdapter, DomainFilter
 from authz.conf import MODEL_PATH
-from authz.engine import PolicyIndex
 from authz.enforcer import CustosEnforcer
+from authz.engine import PolicyIndex
 from authz.models import CasbinRule
 from tests.server import running_custos
 
@@ -93,11 +93,10 @@ def test_adapter_batch_update_and_filtered_loading():
 
 
 def test_in_process_enforcer_reloads_changed_domains():
+    from accounts.services import tenant_create
     from audit.services import Actor
     from authz.enforcer import enforcer
     from authz.services import role_create, subject_role_grant
-
-    from accounts.services import tenant_create
 
     dom = f"tenant:{tenant_create(name='nine', actor=Actor.system('t')).pk}"
     e = enforcer()
@@ -126,7 +125,8 @@ def test_policy_changes_reach_every_worker_within_a_second(tmp_path):
         out = manage(tmp_path, "shell", "-c", (
             "from audit.services import Actor; from authz import services as s;"
             "k, c = s.service_key_create(name='gw', actor=Actor.system('t'));"
-            "s.role_create(name='gw', domain='platform', permissions=[('/authz/check', 'check')], actor=Actor.system('t'));"
+            "s.role_create(name='gw', domain='platform', permissions=[('/authz/check', 'check')],"
+            " actor=Actor.system('t'));"
             "s.subject_role_grant(subject='svc:gw', role='gw', domain='platform', actor=Actor.system('t'));"
             "print(c)"))
         headers = {"Authorization": f"ApiKey {out.strip().splitlines()[-1]}", "Connection": "close"}
@@ -145,7 +145,8 @@ def test_policy_changes_reach_every_worker_within_a_second(tmp_path):
             "from audit.services import Actor; from authz import services as s;"
             "from accounts.services import tenant_create;"
             "[tenant_create(name=f't{i}', actor=Actor.system('t')) for i in range(5)];"
-            "s.role_create(name='rep', domain='tenant:5', permissions=[('/reports/:id', 'read')], actor=Actor.system('t'));"
+            "s.role_create(name='rep', domain='tenant:5', permissions=[('/reports/:id', 'read')],"
+            " actor=Actor.system('t'));"
             "s.subject_role_grant(subject='user:42', role='rep', domain='tenant:5', actor=Actor.system('t'))"))
         time.sleep(1.0)
         assert answers() == {True}

@@ -8,8 +8,8 @@ import pytest
 
 from authz.adapter import CustosAdapter
 from authz.conf import MODEL_PATH
-from authz.engine import PolicyIndex
 from authz.enforcer import CustosEnforcer
+from authz.engine import PolicyIndex
 from bench.authz_data import random_requests, write_to_db
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -59,8 +59,8 @@ def test_a_failing_deferred_write_rolls_the_whole_transaction_back():
         with transaction.atomic():
             _mark_login(user)
             # the same event_id again: the unique key refuses it, at the commit on MariaDB
-            insert(AuditEvent(event_id=taken.event_id, occurred_at=timezone.now(), action="test.dup", actor_type="system",
-                               actor_id="t"),
+            insert(AuditEvent(event_id=taken.event_id, occurred_at=timezone.now(), action="test.dup",
+                              actor_type="system", actor_id="t"),
                    later=True)
     assert User.objects.get(pk=user.pk).last_login is None  # nothing half-written
     assert AuditEvent.objects.filter(event_id=taken.event_id).count() == 1

@@ -112,10 +112,10 @@ def test_a_key_staged_by_another_process_is_picked_up(api, user, signing_key):
     """Another process wrote the row and the PEM; this process's ring learns it on first sight
     of the unknown kid, without a restart."""
     from cryptography.hazmat.primitives.asymmetric import ec as _ec
+    from django.conf import settings
 
     from keys.services import _public_jwk, _thumbprint
     from keys.store import FilesystemKeyStore
-    from django.conf import settings
 
     old_pair = login(api, user.username)
     assert keyring().verifying_key(signing_key.kid) is not None  # ring loaded in this process
@@ -152,7 +152,7 @@ def test_wsgi_fast_path_serves_the_same_jwks(api, signing_key):
     for path in ("/internal/jwks.json", "/.well-known/jwks.json"):
         captured = {}
 
-        def start(status, headers):
+        def start(status, headers, captured=captured):
             captured["status"], captured["headers"] = status, dict(headers)
 
         environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "wsgi.input": io.BytesIO(b""), "SERVER_NAME": "x",

@@ -435,9 +435,8 @@ def test_otp_and_mfa_sign_ins_drop_their_cache_keys_in_one_round_trip(api, user,
                                                                        monkeypatch):
     """Like a password sign-in: the throttle counters it forgives and the /users/me copy its
     last_login_at made stale leave together, after the commit."""
-    from custos import cachebatch
-
     from accounts import selectors
+    from custos import cachebatch
 
     monkeypatch.setattr(selectors, "_me_cache_shared", lambda: True)  # /users/me cached and dropped as with Redis
     spy = _DeleteSpy(cachebatch.cache)

@@ -48,6 +48,7 @@ def test_hash_verify_does_not_rehash_when_current(api, signing_key):
 def _hashers_seen(monkeypatch) -> list[str]:
     """Which library judged each check: libsodium (through PyNaCl) or argon2-cffi."""
     import argon2
+
     from accounts import hashers
 
     seen: list[str] = []

@@ -136,7 +136,8 @@ def test_malformed_shapes_are_refused(api, good_claims):
     kid = keyring().signing_key().kid
     cases = [f"{h}.{p}", f"{h}.{p}.{sig}.x", f"{h}.{p}.{sig[:-2]}!!", f"{h}!.{p}.{sig}", f"{h}.{p}.",
              _sign_with_our_key(good_claims, {"crit": ["exp"]}),
-             f"{_b64({'alg': 'ES256', 'kid': kid, 'typ': 'at+jwt'})}.{base64.urlsafe_b64encode(b'[1]').decode().rstrip('=')}.{sig}"]
+             f"{_b64({'alg': 'ES256', 'kid': kid, 'typ': 'at+jwt'})}."
+             f"{base64.urlsafe_b64encode(b'[1]').decode().rstrip('=')}.{sig}"]
     for token in cases:
         assert _status(api, token) == (401, "token_invalid"), token
 

@@ -3,10 +3,16 @@ from .credentials import credentials_verify, user_mark_login
 from .lifecycle import TRANSITIONS, deleted_identifiers_free, user_token_version_bump, user_transition
 from .otp import otp_issue, otp_verify
 from .passwords import password_change, password_invite, password_reset_confirm, password_reset_request
-from .reauth import ReauthRequired, reauth_token_check, reauth_token_issue, reauth_with_password
 from .profile import contact_change_finish, contact_change_start, profile_update
-from .registration import (admin_user_create, contact_mark_verified, admin_user_update, normalize_identifiers, password_check_policy,
-                           user_create)
+from .reauth import ReauthRequired, reauth_token_check, reauth_token_issue, reauth_with_password
+from .registration import (
+    admin_user_create,
+    admin_user_update,
+    contact_mark_verified,
+    normalize_identifiers,
+    password_check_policy,
+    user_create,
+)
 from .tenants import tenant_create, tenant_disable, tenant_enable, tenant_rename
 
 __all__ = [

@@ -3,7 +3,7 @@ freeze, lock and delete also invalidate every token at once (token_version bump;
 sessions room ends the sessions on the signal)."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -67,7 +67,7 @@ def user_transition(*, user_id: int, action: str, actor: Actor, reason: str = ""
     return user
 
 
-def _scrub(user: User, now) -> None:
+def _scrub(user: User, now: datetime) -> None:
     """Personal data goes now; the identifiers stay reserved until the retention period ends
     (so nobody can take over a just-deleted name), then a periodic task frees them."""
     user.set_unusable_password()

@@ -20,8 +20,13 @@ from custos.validation import body_of as _body
 from custos.validation import require_str
 from sessions_app import selectors, services, signin
 
-from .serializers import (ForceLogoutSerializer, LoginSerializer, RefreshSerializer, SessionSerializer,
-                          TokenPairSerializer)
+from .serializers import (
+    ForceLogoutSerializer,
+    LoginSerializer,
+    RefreshSerializer,
+    SessionSerializer,
+    TokenPairSerializer,
+)
 
 
 def token_response(pair: services.TokenPair | dict, render: Callable[[Any], HttpResponse] = Response) -> HttpResponse:
