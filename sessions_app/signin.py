@@ -335,12 +335,16 @@ def second_factor(*, token: object, code: object, method: object, channel: Chann
         except CustosError:
             guard.failed()
             metrics.MFA_RESULTS.labels(method, "failure").inc()
+            with transaction.atomic():
+                event_record(action=Action.MFA_FAILED, actor=Actor.user(user.pk), result=Result.FAILURE,
+                             subject_user_id=user.pk, metadata={"method": method, "channel": channel.name})
             raise mfa.MfaInvalid() from None
         guard.succeeded()
         metrics.MFA_RESULTS.labels(method, "success").inc()
         second = "otp"
     else:
-        matched = mfa.second_factor_check(user_id=user.pk, code=code, method=method)  # type: ignore[arg-type]
+        matched = mfa.second_factor_check(user_id=user.pk, code=code, method=method,  # type: ignore[arg-type]
+                                          channel=channel.name)
         second = "otp" if matched == "totp" else "kba"
     mfa.challenge_close(ch)
     if user.status != User.Status.ACTIVE or not channel.admits(user):

@@ -167,7 +167,8 @@ def test_console_asks_staff_with_a_second_factor_for_it(live_server, page, signi
     page.click("#second-factor-form input[type=submit]")
     page.wait_for_load_state()
     assert "The code is wrong" in _errornote(page)
-    assert AuditEvent.objects.filter(action="mfa.failed", subject_user_id=staff.pk).count() == 1
+    assert AuditEvent.objects.filter(action="mfa.failed", subject_user_id=staff.pk,
+                                     metadata__channel="console").count() == 1
     page.goto(f"{live_server.url}/admin/accounts/user/")  # the pending step signs nobody in...
     assert "/admin/login/" in page.url
     assert page.locator("#second-factor-form").count() == 1  # ...and the step waits where it was

@@ -128,9 +128,9 @@ def backup_codes_regenerate(*, user: User) -> list[str]:
     return codes
 
 
-def second_factor_check(*, user_id: int, code: object, method: str | None) -> str:
+def second_factor_check(*, user_id: int, code: object, method: str | None, channel: str = "api") -> str:
     """Check a TOTP or backup code, throttled per user across every second factor. Returns
-    the method that matched."""
+    the method that matched; a failure is audited with the door it came through (`channel`)."""
     code = code.strip().lower().replace(" ", "") if isinstance(code, str) else ""
     guard = Guard("mfa", str(user_id), context.current().ip, delay_after=conf().mfa_failures_delay_after)
     guard.begin()
@@ -150,7 +150,7 @@ def second_factor_check(*, user_id: int, code: object, method: str | None) -> st
         metrics.MFA_RESULTS.labels(method or "any", "failure").inc()
         with transaction.atomic():
             event_record(action=Action.MFA_FAILED, actor=Actor.user(user_id), result=Result.FAILURE,
-                         subject_user_id=user_id, metadata={"method": method or "any"})
+                         subject_user_id=user_id, metadata={"method": method or "any", "channel": channel})
         raise MfaInvalid()
     guard.succeeded()
     metrics.MFA_RESULTS.labels(matched, "success").inc()
