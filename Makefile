@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test test-services system-deps migrate bench bench-quick schema clean
+.PHONY: run lint test test-services system-deps migrate bench bench-quick schema clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,12 +36,17 @@ tests/js/node_modules/jose: tests/js/package-lock.json
 	npm ci --prefix tests/js --no-audit --no-fund --silent
 	touch $@
 
-# First the embedded default (SQLite, local memory), then, with CUSTOS_TEST_SERVICES=1,
-# the same suite on MariaDB, Redis and RabbitMQ.
+# ruff (pyproject.toml [tool.ruff]) and the floors (import-linter, [tool.importlinter]).
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+# The linters first; then the embedded default (SQLite, local memory), then, with
+# CUSTOS_TEST_SERVICES=1, the same suite on MariaDB, Redis and RabbitMQ.
 system-deps:
 	@bash scripts/system-deps.sh
 
-test: system-deps $(VENV)/.installed-test tests/js/node_modules/jose
+test: lint system-deps $(VENV)/.installed-test tests/js/node_modules/jose
 	env -u CUSTOS_TEST_SERVICES -u CUSTOS_DATABASE_URL -u CUSTOS_REDIS_URL -u CUSTOS_BROKER_URL $(PY) -m pytest -q
 	@if [ "$$CUSTOS_TEST_SERVICES" = "1" ]; then $(MAKE) --no-print-directory test-services; fi
 
