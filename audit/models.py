@@ -36,6 +36,8 @@ class Action(models.TextChoices):
     PASSWORD_RESET = "password.reset"
     PROFILE_UPDATED = "user.profile_updated"
     CONTACT_CHANGED = "user.contact_changed"
+    CONTACT_VERIFIED = "user.contact_verified"
+    UNVERIFIED_CLAIM_VOIDED = "user.unverified_claim_voided"
     TENANT_UPDATED = "tenant.updated"
     TENANT_DISABLED = "tenant.disabled"
     TENANT_ENABLED = "tenant.enabled"
