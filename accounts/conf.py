@@ -32,6 +32,11 @@ class AccountsSettings:
     ip_requests_window: int = 60
     otp_dest_sends_per_hour: int = 10
     otp_ip_sends_per_hour: int = 30
+    register_ip_per_hour: int = 30
+    reset_ip_per_hour: int = 30
+    reset_dest_per_hour: int = 5
+    # a sign-in to an account with no verified email or phone answers 403 email_unverified
+    require_verified_email: bool = False
     mfa_token_ttl: int = 300
     mfa_failures_delay_after: int = 5
     totp_issuer: str = "Fly"

@@ -18,3 +18,7 @@ class TransitionNotAllowed(Conflict):
 
 class ResetTokenInvalid(CustosError):
     status, code, message = 400, "reset_token_invalid", "The link is invalid, expired or already used."
+
+
+class EmailUnverified(CustosError):
+    status, code, message = 403, "email_unverified", "Confirm your email address or phone number before signing in."

@@ -17,7 +17,7 @@ def identifier_taken(*, username: str | None, email: str | None, phone: str | No
     return bool(q) and User.objects.filter(q).exists()
 
 
-def _by_identifier(lookup: str) -> Prepared:
+def _by_identifier(lookup: str, **verified: bool) -> Prepared:
     def build(value: str) -> QuerySet[User]:
         from django.db.models import Exists, F, OuterRef
 
@@ -25,7 +25,7 @@ def _by_identifier(lookup: str) -> Prepared:
 
         # has_mfa and the tenant's status ride along: the sign-in needs both next, and each
         # further round trip costs more than the columns
-        return (User.objects.filter(**{lookup: value})
+        return (User.objects.filter(**{lookup: value}, **verified)
                 .annotate(has_mfa=Exists(TotpDevice.objects.filter(user_id=OuterRef("pk"), confirmed=True)),
                           tenant_status=F("tenant__status"))
                 .order_by("pk")[:1])
@@ -33,18 +33,33 @@ def _by_identifier(lookup: str) -> Prepared:
     return Prepared(build, "value")
 
 
-# Compiled once per process (see custos.sql.Prepared): every sign-in starts here.
-_IDENTIFIER_READS = {"username": _by_identifier("username"), "phone": _by_identifier("phone"),
-                     "email": _by_identifier("email__iexact")}
+# Compiled once per process (see custos.sql.Prepared): every sign-in starts here. An email
+# or phone number is a sign-in identifier only once its owner proved it: anyone can type
+# someone else's address at registration (pre-account hijacking), so an unproven one opens
+# nothing. `_ADDRESS_READS` find an address whatever its state, for the doors where the
+# caller proves it (one-time codes, password reset, external identities).
+_IDENTIFIER_READS = {"username": _by_identifier("username"),
+                     "phone": _by_identifier("phone", phone_verified_at__isnull=False),
+                     "email": _by_identifier("email__iexact", email_verified_at__isnull=False)}
+_ADDRESS_READS = {"phone": _by_identifier("phone"), "email": _by_identifier("email__iexact")}
 
 
 def user_by_identifier(field: str, value: str) -> User | None:
-    """The account a normalized identifier names, with `has_mfa` and `tenant_status`.
-    Email local parts are stored as typed but matched without regard to case, as mail
-    providers do; the domain is already lower-cased by normalization."""
+    """The account a normalized sign-in identifier names (a username, or a *verified* email
+    or phone), with `has_mfa` and `tenant_status`. Email local parts are stored as typed but
+    matched without regard to case, as mail providers do; the domain is already lower-cased
+    by normalization."""
     if field == "email":
         value = like_exact(value)
     return _IDENTIFIER_READS[field].first(value=value)
+
+
+def user_by_address(field: str, value: str) -> User | None:
+    """The account holding a normalized email or phone, verified or not: for the doors that
+    prove the address themselves (a code sent to it, a reset link, an external identity)."""
+    if field == "email":
+        value = like_exact(value)
+    return _ADDRESS_READS[field].first(value=value)
 
 
 def user_get(*, user_id: int) -> User | None:
@@ -147,7 +162,9 @@ def _me_build(user_id: int) -> dict | None:
     out = {
         **user_public(user),
         "email": user.email,
+        "email_verified": user.email_verified_at is not None,
         "phone": user.phone,
+        "phone_verified": user.phone_verified_at is not None,
         "created_at": user.created_at,
         "last_login_at": user.last_login,
         "profile": {

@@ -27,7 +27,7 @@ from accounts import identifiers as account_identifiers
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.conf import conf as account_conf
-from accounts.errors import OtpInvalid
+from accounts.errors import EmailUnverified, OtpInvalid
 from accounts.models import User
 from accounts.security import mfa, risk, throttle
 from audit.models import Action, Result
@@ -188,7 +188,7 @@ def otp_send(*, channel: object, destination: object) -> int:
     if ip:
         throttle.counted_limit(f"otp:ip:{ip}", account_conf().otp_ip_sends_per_hour, 3600)
     field = "email" if ch == "email" else "phone"
-    user = account_selectors.user_by_identifier(field, dest)
+    user = account_selectors.user_by_address(field, dest)
     if user is not None or account_conf().otp_self_registration:
         account_services.otp_issue(purpose="login", channel=ch, destination=dest, user=user)
     return account_conf().otp_resend_cooldown
@@ -209,7 +209,7 @@ def _otp_destination(channel: object, destination: object) -> tuple[str, str]:
     if channel == "email":
         # codes are keyed by the address as the account stores it: the local part's case
         # is not significant here any more than at login
-        user = account_selectors.user_by_identifier("email", dest)
+        user = account_selectors.user_by_address("email", dest)
         dest = user.email if user is not None else dest.lower()
     return channel, dest  # type: ignore[return-value]
 
@@ -221,7 +221,7 @@ def one_time_code(*, otp_channel: object, destination: object, code: object, cha
     field = "email" if ch == "email" else "phone"
 
     def target() -> User | None:
-        return account_selectors.user_by_identifier(field, dest)
+        return account_selectors.user_by_address(field, dest)
 
     guard = _guard("otp", f"{ch}:{dest}", method=method, channel=channel, target=target)
     try:
@@ -232,7 +232,7 @@ def one_time_code(*, otp_channel: object, destination: object, code: object, cha
         _failed(user=target(), method=method, code=exc.code, count=count, channel=channel)
         raise
     guard.succeeded()
-    user = account_selectors.user_by_identifier(field, dest)
+    user = account_selectors.user_by_address(field, dest)
     if user is None:
         if not account_conf().otp_self_registration:
             raise OtpInvalid()
@@ -242,11 +242,13 @@ def one_time_code(*, otp_channel: object, destination: object, code: object, cha
     elif user.status != User.Status.ACTIVE:
         _refused(user=user, method=method, code=AccountDisabled.code, channel=channel)
         raise AccountDisabled()
-    elif getattr(user, f"{field}_verified_at") is None:
-        account_services.contact_mark_verified(user_id=user.pk, field=field)
     if not channel.admits(user):
         _refused(user=user, method=method, code="channel_not_allowed", channel=channel)
         raise OtpInvalid()
+    if getattr(user, f"{field}_verified_at") is None:
+        # The code proved the address; the account's claim to it was never proven, so
+        # whoever made the account loses its password, sessions and factors first.
+        user = account_services.address_proven(user_id=user.pk, field=field, actor=Actor.anonymous(), proof="otp")
     return first_factor_passed(user=user, method=method, amr=["otp", "sms" if ch == "sms" else "email"],
                                channel=channel)
 
@@ -255,6 +257,9 @@ def one_time_code(*, otp_channel: object, destination: object, code: object, cha
 def first_factor_passed(*, user: User, method: str, amr: list[str], channel: Channel) -> Signed:
     """After a correct first factor (checked by the room that owns it): assess the risk, then
     refuse, ask for a second factor, or issue. Federation enters here with an external identity."""
+    if account_conf().require_verified_email and user.email_verified_at is None and user.phone_verified_at is None:
+        _refused(user=user, method=method, code=EmailUnverified.code, channel=channel)
+        raise EmailUnverified()
     needs_mfa = user.has_mfa if hasattr(user, "has_mfa") else mfa.mfa_enabled(user.pk)
     assessment = risk.assess(user=user, active_sessions=selectors.active_session_count(user_id=user.pk))
     # One transaction for the anomaly and what follows it (fewer round trips per login).

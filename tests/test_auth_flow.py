@@ -1,6 +1,8 @@
 """Register, login, me, sessions, logout and force-logout as API.md describes them."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from accounts.models import User
@@ -12,12 +14,20 @@ from tests.factories import PASSWORD, UserFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_register_then_login_then_me(api, signing_key):
+def test_register_then_login_then_me(api, signing_key, mailoutbox):
     r = api.post("/v1/auth/register", {"username": "Alice", "email": "Alice@EXAMPLE.com",
                                        "password": "a long enough passphrase", "nickname": "Al"}, format="json")
     assert r.status_code == 201, r.content
     user = r.json()["user"]
     assert user["username"] == "alice" and user["status"] == "active" and user["user_type"] == "customer"
+    # the address given at sign-up gets a code; until it comes back the address opens nothing
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == ["Alice@example.com"]
+    code = re.search(r"\b(\d{6})\b", mailoutbox[0].body).group(1)
+    r = api.post("/v1/auth/login", {"username": "alice@example.com", "password": "a long enough passphrase"},
+                 format="json")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_credentials"
+    r = api.post("/v1/users/me/email/verify", {"email": "alice@EXAMPLE.com", "code": code}, format="json")
+    assert r.status_code == 200 and r.json() == {"verified": "email"}
 
     # the email's domain is normalized, so either spelling logs in
     pair = login(api, "alice@example.COM", "a long enough passphrase")
@@ -27,7 +37,7 @@ def test_register_then_login_then_me(api, signing_key):
     me = api.get("/v1/users/me", **bearer(pair["access_token"]))
     assert me.status_code == 200
     body = me.json()
-    assert body["email"] == "Alice@example.com"
+    assert body["email"] == "Alice@example.com" and body["email_verified"] is True and body["phone_verified"] is False
     assert body["profile"]["nickname"] == "Al"
     assert body["roles"] == [] and body["mfa_enabled"] is False and body["identities"] == []
 

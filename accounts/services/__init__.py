@@ -1,4 +1,5 @@
 """accounts' write side, one module per capability; import from here."""
+from .addresses import address_proven
 from .credentials import credentials_verify, user_mark_login
 from .lifecycle import TRANSITIONS, deleted_identifiers_free, user_token_version_bump, user_transition
 from .otp import otp_issue, otp_verify
@@ -12,6 +13,7 @@ from .registration import (
     normalize_identifiers,
     password_check_policy,
     user_create,
+    user_register,
 )
 from .tenants import tenant_create, tenant_disable, tenant_enable, tenant_rename
 
@@ -21,5 +23,5 @@ __all__ = [
     "password_reset_request", "contact_change_finish", "contact_change_start", "profile_update",
     "admin_user_create", "admin_user_update", "normalize_identifiers", "password_check_policy", "user_create",
     "tenant_create", "tenant_disable", "tenant_enable", "tenant_rename", "ReauthRequired", "reauth_token_check",
-    "reauth_token_issue", "reauth_with_password", "contact_mark_verified",
+    "reauth_token_issue", "reauth_with_password", "contact_mark_verified", "user_register", "address_proven",
 ]

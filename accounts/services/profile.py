@@ -19,6 +19,7 @@ from .. import identifiers
 from ..conf import conf
 from ..errors import AlreadyExists
 from ..models import User, UserProfile
+from . import addresses
 from .otp import otp_issue, otp_verify
 from .registration import normalize_identifiers
 
@@ -123,15 +124,30 @@ def _contact(channel: str, value: object) -> str:
 
 def contact_change_start(*, user: User, channel: str, value: object) -> None:
     """Send a code to the new address. Taken addresses answer like free ones (no probing);
-    the check that matters runs again when the code comes back."""
+    the check that matters runs again when the code comes back. The account's own unproven
+    address gets another sign-up code instead (accounts.services.addresses)."""
     new = _contact(channel, value)
+    field = "email" if channel == "email" else "phone"
+    if addresses.is_own_unverified(user=user, field=field, address=new):
+        addresses.confirm_code_send(user=user, field=field)
+        return
     purpose = f"{channel}_change"
     otp_issue(purpose=purpose, channel="email" if channel == "email" else "sms", destination=new, user=user)
 
 
-@transaction.atomic
-def contact_change_finish(*, user: User, channel: str, value: object, code: object, actor: Actor) -> User:
+def contact_change_finish(*, user: User | None, channel: str, value: object, code: object, actor: Actor) -> User:
+    """The code comes back: a change of address, or the confirmation of the account's own
+    address given at sign-up (which needs no session: see addresses.address_confirm)."""
     new = _contact(channel, value)
+    field = "email" if channel == "email" else "phone"
+    if user is None or addresses.is_own_unverified(user=user, field=field, address=new):
+        return addresses.address_confirm(user=user, field=field, address=new,
+                                         code=code if isinstance(code, str) else "")
+    return _contact_change(user=user, channel=channel, new=new, code=code, actor=actor)
+
+
+@transaction.atomic
+def _contact_change(*, user: User, channel: str, new: str, code: object, actor: Actor) -> User:
     otp_verify(purpose=f"{channel}_change", channel="email" if channel == "email" else "sms", destination=new,
                code=code if isinstance(code, str) else "")
     field = "email" if channel == "email" else "phone"

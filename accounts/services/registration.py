@@ -79,6 +79,25 @@ def user_create(*, username: str | None = None, email: str | None = None, phone:
 
 
 
+@transaction.atomic
+def user_register(*, username: str | None = None, email: str | None = None, phone: str | None = None,
+                  password: str | None = None, nickname: str | None = None) -> User:
+    """Self-service sign-up (C-end): limited per client IP, and each address given gets a
+    code that proves it (accounts.services.addresses): until then it is no sign-in identifier."""
+    from custos import context
+
+    from ..conf import conf
+    from ..security import throttle
+    from .addresses import signup_codes_send
+
+    ip = context.current().ip
+    if ip:
+        throttle.counted_limit(f"register:ip:{ip}", conf().register_ip_per_hour, 3600)
+    user = user_create(username=username, email=email, phone=phone, password=password, nickname=nickname)
+    signup_codes_send(user=user)
+    return user
+
+
 ADMIN_USER_TYPES = (User.UserType.CUSTOMER, User.UserType.STAFF, User.UserType.PARTNER)
 
 

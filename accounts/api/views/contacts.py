@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
 from audit.services import Actor
+from custos.exceptions import PermissionDeniedError
 from custos.validation import body_of as _body
 
 from .common import Generic, require_reauth
@@ -27,16 +29,27 @@ def _contact_views(channel: str) -> tuple[type[APIView], type[APIView]]:
             return Response({"retry_after": 60}, status=status.HTTP_202_ACCEPTED)
 
     class Verify(APIView):
-        @extend_schema(summary=f"Finish changing my {field} with the code",
+        # Signed in: finish a change, or confirm the account's own address with its sign-up
+        # code. Not signed in: only that confirmation (an account registered with nothing but
+        # an email cannot sign in by password before it), answered without account details.
+        permission_classes = [AllowAny]
+
+        @extend_schema(summary=f"Finish changing my {field} with the code, or confirm the {field} given at sign-up",
                        request=inline_serializer(f"{field.title()}ChangeVerify", {
                            field: serializers.CharField(), "code": serializers.CharField()}),
                        responses={200: Generic})
         def post(self, request):
             body = _body(request)
-            user = selectors.user_get(user_id=request.user.id)
+            principal = request.user
+            if principal is not None and getattr(principal, "is_service", False):
+                raise PermissionDeniedError()
+            user = selectors.user_get(user_id=principal.id) if principal is not None else None
+            actor = Actor.user(principal.id) if principal is not None else Actor.anonymous()
             services.contact_change_finish(user=user, channel=channel, value=body.get(field), code=body.get("code"),
-                                           actor=Actor.user(request.user.id))
-            return Response(selectors.user_me(user_id=request.user.id, tenant_id=request.user.tenant_id))
+                                           actor=actor)
+            if principal is None:
+                return Response({"verified": field})
+            return Response(selectors.user_me(user_id=principal.id, tenant_id=principal.tenant_id))
 
     Start.__name__, Verify.__name__ = f"{field.title()}ChangeStartView", f"{field.title()}ChangeVerifyView"
     return Start, Verify

@@ -25,7 +25,7 @@ class RegisterView(APIView):
     def post(self, request):
         s = RegisterSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        user = services.user_create(**s.validated_data)
+        user = services.user_register(**s.validated_data)
         return Response({"user": selectors.user_public(user)}, status=status.HTTP_201_CREATED)
 
 
