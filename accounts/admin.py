@@ -11,7 +11,6 @@ from custos.exceptions import CustosError
 from . import services
 from .models import Tenant, User, UserProfile
 
-
 # Permissions are Casbin policies (authz.backends); Django's groups would be a second,
 # disconnected source of rights.
 admin.site.unregister(Group)
@@ -75,7 +74,8 @@ class UserAdmin(admin.ModelAdmin):
     ordering = ("-id",)
     inlines = [ProfileInline]
     actions = [_transition("freeze", "Freeze"), _transition("activate", "Activate"),
-               _transition("unlock", "Unlock"), _transition("delete", "Delete (scrub personal data)"), force_logout, mfa_reset]
+               _transition("unlock", "Unlock"), _transition("delete", "Delete (scrub personal data)"), force_logout,
+               mfa_reset]
     fields = ("username", "email", "email_verified_at", "phone", "phone_verified_at", "user_type", "tenant", "status",
               "status_reason", "status_changed_at", "token_version", "password", "is_superuser", "last_login",
               "created_at", "updated_at", "deleted_at")

@@ -74,7 +74,8 @@ DATABASES["default"]["ENGINE"] = {
 if "sqlite" in _engine:
     # Tests use a file, not the in-memory default: threads in the refresh race need real
     # SQLite locking (busy timeout), which shared-cache memory databases do not give.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{env_str('CUSTOS_TEST_DB_SUFFIX', 'default')}.sqlite3")}
+    _suffix = env_str("CUSTOS_TEST_DB_SUFFIX", "default")
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{_suffix}.sqlite3")}
     # WAL lets readers run beside the one writer; the busy timeout makes concurrent writers
     # (several gunicorn workers, the refresh race) wait for the lock instead of failing.
     DATABASES["default"]["OPTIONS"] = {

@@ -6,5 +6,7 @@ class SessionsAppConfig(AppConfig):
     label = "sessions_app"
 
     def ready(self) -> None:
-        from . import receivers  # noqa: F401 - connects to accounts' signals
-        from . import schema  # noqa: F401 - OpenAPI description of the bearer scheme
+        from . import (
+            receivers,  # noqa: F401 - connects to accounts' signals
+            schema,  # noqa: F401 - OpenAPI description of the bearer scheme
+        )

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from .models import Session
 
 
@@ -29,7 +31,7 @@ def owner_of(*, user_id: int | None = None, session_id: str | None = None) -> tu
     return User.objects.filter(pk=user_id).values_list("id", "tenant_id").first()
 
 
-def revocations_since(*, since, horizon_seconds: int) -> dict:
+def revocations_since(*, since: datetime | None, horizon_seconds: int) -> dict:
     """Kicks and ended sessions since a moment (or within the access-token horizon)."""
     from datetime import timedelta
 

@@ -106,7 +106,8 @@ def _identifier_key(identifier: object) -> str:
     return f"{kind[0]}:{kind[1]}" if kind else f"raw:{identifier.strip().casefold()[:254]}"
 
 
-def _guard(scope: str, subject: str, *, method: str, channel: Channel, target: Callable[[], User | None]) -> throttle.Guard:
+def _guard(scope: str, subject: str, *, method: str, channel: Channel,
+           target: Callable[[], User | None]) -> throttle.Guard:
     """Count the attempt before its secret is checked; a refused attempt is audited too, with the
     account it aimed at when one exists (`target` reads it only then)."""
     guard = throttle.Guard(scope, subject, context.current().ip)

@@ -4,7 +4,6 @@ second factor (or an emailed code), or refuse. Every finding is a `security.anom
 event; every attempt on a known account lands in the login history."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -14,7 +13,8 @@ from django.utils import timezone
 from audit.models import Action
 from audit.services import Actor, event_record
 from custos import context
-from custos.sql import aware_datetime, insert
+from custos.crypto import sha256_hex
+from custos.sql import aware_datetime, insert_later
 
 from ..conf import conf
 from ..models import LoginEvent, User
@@ -39,13 +39,13 @@ class Risk:
 
 def device_hash(device_id: str, user_agent: str) -> str:
     basis = f"id:{device_id}" if device_id else f"ua:{user_agent}"
-    return hashlib.sha256(basis.encode("utf-8", "replace")).hexdigest()
+    return sha256_hex(basis)
 
 
 # One read serves every rule, and it returns aggregates rather than rows: "known" devices
 # and countries are those of the last HISTORY_WINDOW sign-ins (a user signing in all day
 # would otherwise ship 200 rows to Python on every login).
-_HISTORY_SUMMARY = f"""
+_HISTORY_SUMMARY = """
 SELECT COUNT(CASE WHEN result = %s THEN 1 END),
        COALESCE(MAX(CASE WHEN result = %s AND device_hash = %s THEN 1 ELSE 0 END), 0),
        COALESCE(MAX(CASE WHEN result = %s AND country = %s THEN 1 ELSE 0 END), 0),
@@ -53,7 +53,7 @@ SELECT COUNT(CASE WHEN result = %s THEN 1 END),
        (SELECT country FROM login_history WHERE user_id = %s AND result = %s ORDER BY occurred_at DESC LIMIT 1),
        MAX(CASE WHEN result = %s THEN occurred_at END)
 FROM (SELECT result, country, device_hash, occurred_at FROM login_history
-      WHERE user_id = %s ORDER BY occurred_at DESC LIMIT {HISTORY_WINDOW}) recent
+      WHERE user_id = %s ORDER BY occurred_at DESC LIMIT %s) recent
 """
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class History:
 def history_summary(*, user_id: int, device_hash: str, country: str, since: datetime) -> History:
     ok = "success"
     params = [ok, ok, device_hash, ok, country, "failure", connection.ops.adapt_datetimefield_value(since),
-              user_id, ok, ok, user_id]
+              user_id, ok, ok, user_id, HISTORY_WINDOW]
     with connection.cursor() as cur:
         cur.execute(_HISTORY_SUMMARY, params)
         n, device, known_country, failures, last_country, last_at = cur.fetchone()
@@ -120,11 +120,11 @@ def anomaly_record(*, user: User, risk: Risk) -> None:
 
 def history_record(*, user: User, method: str, result: str, risk: Risk | None = None) -> None:
     ctx = context.current()
-    insert(LoginEvent(
+    insert_later(LoginEvent(
         user=user, occurred_at=timezone.now(), ip=ctx.ip, country=risk.country if risk else country_of(ctx.ip),
         device_hash=risk.device_hash if risk else device_hash(ctx.device_id, ctx.user_agent),
         device_id=ctx.device_id[:128], user_agent=ctx.user_agent[:255], method=method, result=result,
-        risk_score=risk.score if risk else 0, reasons=risk.reasons if risk else []), later=True)
+        risk_score=risk.score if risk else 0, reasons=risk.reasons if risk else []))
 
 
 def history_of(*, user_id: int, limit: int = 50) -> list[dict]:
