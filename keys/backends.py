@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import time
 from typing import Any
@@ -35,8 +36,21 @@ def _b64(segment: str) -> bytes:
         raise TokenRejected("malformed") from exc
 
 
+# The largest epoch second a time claim may hold: the end of year 9999, datetime's range.
+# JSON as Python reads it also carries 1e300, 400-digit integers, NaN and Infinity; past
+# this bound simplejwt's datetime conversion raises (OverflowError, a 500), so such a value
+# is refused here, as a malformed claim, before anything converts it.
+MAX_EPOCH = 253402300799
+MAX_JTI = 255
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def epoch_ok(value: Any) -> bool:
+    """A time claim: a finite number of seconds between the epoch and MAX_EPOCH."""
+    return _number(value) and (not isinstance(value, float) or math.isfinite(value)) and 0 <= value <= MAX_EPOCH
 
 
 class NoSigningKey(ServiceUnavailable):
@@ -130,16 +144,24 @@ class KeyRingTokenBackend(TokenBackend):
         now = time.time()
         leeway = self.get_leeway().total_seconds()
         exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf")
-        if not _number(exp) or not _number(iat) or (nbf is not None and not _number(nbf)):
+        # ranges before the expiry test: exp=-1e300 is malformed, not merely expired
+        if not epoch_ok(exp) or not epoch_ok(iat) or ("nbf" in claims and not epoch_ok(nbf)):
             raise TokenRejected("bad_time_claim")
+        if not isinstance(claims["sub"], str) or not isinstance(claims["jti"], str) or not (
+                0 < len(claims["jti"]) <= MAX_JTI):
+            raise TokenRejected("bad_claim")
         if exp <= now - leeway:
             raise TokenBackendExpiredToken("expired")
         if iat > now + leeway or (nbf is not None and nbf > now + leeway):
             raise TokenRejected("not_yet_valid")
-        if claims["iss"] != self.issuer:
+        if not isinstance(claims["iss"], str) or claims["iss"] != self.issuer:
             raise TokenRejected("wrong_issuer")
         aud = claims["aud"]
-        if not (aud == self.audience or (isinstance(aud, list) and self.audience in aud)):
+        # RFC 7519: a string, or a list of strings of which one must be ours
+        if isinstance(aud, list):
+            if not all(isinstance(a, str) for a in aud) or self.audience not in aud:
+                raise TokenRejected("wrong_audience")
+        elif not isinstance(aud, str) or aud != self.audience:
             raise TokenRejected("wrong_audience")
         return claims
 
