@@ -40,3 +40,20 @@ def test_no_default_credentials(db):
     from accounts.models import User
 
     assert not User.objects.exists()
+
+
+def test_referrer_policy_is_no_referrer_everywhere(client, signing_key):
+    """Issue 14: Referrer-Policy was same-origin. An API answer, an error, an admin page and the
+    JWKS (served in front of Django) all say no-referrer."""
+    import io
+
+    from config.wsgi import application
+
+    for path in ("/healthz", "/v1/users/me", "/admin/login/", "/internal/jwks.json"):
+        r = client.get(path)
+        assert r["Referrer-Policy"] == "no-referrer", path
+    captured = {}
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/internal/jwks.json", "wsgi.input": io.BytesIO(b""),
+               "SERVER_NAME": "x", "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
+    b"".join(application(environ, lambda status, headers: captured.update(headers)))
+    assert captured["Referrer-Policy"] == "no-referrer"

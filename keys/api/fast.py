@@ -13,6 +13,7 @@ import uuid
 
 from prometheus_client import Counter
 
+from custos.middleware import SECURITY_HEADERS
 from keys.conf import conf
 from keys.selectors import keyring
 
@@ -30,8 +31,8 @@ class JwksFastPath:
             return self.app(environ, start_response)
         body, etag = keyring().jwks_document()
         incoming = environ.get("HTTP_X_REQUEST_ID", "")
-        headers = [("Cache-Control", f"public, max-age={conf().jwks_max_age}"), ("ETag", etag),
-                   ("X-Content-Type-Options", "nosniff"),
+        # the headers every Django answer gets from RequestContextMiddleware, which never sees this one
+        headers = [("Cache-Control", f"public, max-age={conf().jwks_max_age}"), ("ETag", etag), *SECURITY_HEADERS,
                    ("X-Request-Id", incoming if _REQUEST_ID_OK.match(incoming) else uuid.uuid4().hex)]
         if environ.get("HTTP_IF_NONE_MATCH") == etag:
             JWKS_REQUESTS.labels("304").inc()
