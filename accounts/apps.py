@@ -7,6 +7,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
+        from . import notices  # noqa: F401 - registers its Celery task with the worker
         from .models import TotpDevice, User, UserProfile
         from .selectors import me_invalidate
 

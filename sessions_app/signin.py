@@ -24,6 +24,7 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from accounts import identifiers as account_identifiers
+from accounts import notices
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.conf import conf as account_conf
@@ -313,10 +314,7 @@ def _issue(*, user: User, method: str, amr: list[str], assessment: risk.Risk | N
         event_record(action=Action.LOGIN_SUCCEEDED, actor=Actor.user(user.pk), subject_user_id=user.pk,
                      tenant_id=user.tenant_id, metadata=metadata)
         if assessment is not None and assessment.decision == "notify":
-            from accounts.tasks import send_security_notice
-
-            reasons = list(assessment.reasons)
-            transaction.on_commit(lambda: send_security_notice.delay(user.pk, reasons))
+            notices.notify(user_id=user.pk, kind="new_sign_in", reasons=assessment.reasons)
     metrics.LOGINS.labels(method, "success").inc()
     return issued
 
@@ -344,13 +342,18 @@ def second_factor(*, token: object, code: object, method: object, channel: Chann
             with transaction.atomic():
                 event_record(action=Action.MFA_FAILED, actor=Actor.user(user.pk), result=Result.FAILURE,
                              subject_user_id=user.pk, metadata={"method": method, "channel": channel.name})
+            notices.notify(user_id=user.pk, kind="second_factor_failed")
             raise mfa.MfaInvalid() from None
         guard.succeeded()
         metrics.MFA_RESULTS.labels(method, "success").inc()
         second = "otp"
     else:
-        matched = mfa.second_factor_check(user_id=user.pk, code=code, method=method,  # type: ignore[arg-type]
-                                          channel=channel.name)
+        try:
+            matched = mfa.second_factor_check(user_id=user.pk, code=code, method=method,  # type: ignore[arg-type]
+                                              channel=channel.name)
+        except mfa.MfaInvalid:
+            notices.notify(user_id=user.pk, kind="second_factor_failed")
+            raise
         second = "otp" if matched == "totp" else "kba"
     mfa.challenge_close(ch)
     if user.status != User.Status.ACTIVE or not channel.admits(user):

@@ -20,6 +20,7 @@ from custos import context, metrics
 from custos.crypto import seal, sha256_hex, unseal
 from custos.exceptions import Conflict, CustosError, NotFound
 
+from .. import notices
 from ..conf import conf
 from ..models import BackupCode, MfaChallenge, TotpDevice, User
 from .throttle import Guard
@@ -107,6 +108,7 @@ def totp_confirm(*, user: User, code: object) -> list[str]:
     codes = _new_backup_codes(user)
     event_record(action=Action.MFA_ENABLED, actor=Actor.user(user.pk), subject_user_id=user.pk,
                  tenant_id=user.tenant_id, metadata={"method": "totp"})
+    notices.notify(user_id=user.pk, kind="mfa_enabled")
     return codes
 
 
@@ -117,6 +119,8 @@ def totp_disable(*, user_id: int, actor: Actor, reason: str = "user") -> None:
     if deleted:
         event_record(action=Action.MFA_DISABLED, actor=actor, subject_user_id=user_id,
                      metadata={"method": "totp", "reason": reason})
+        if reason != "unverified_claim":  # the claimant's factor, voided for the address's owner
+            notices.notify(user_id=user_id, kind="mfa_disabled")
 
 
 @transaction.atomic
