@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from custos import context
-from custos.sql import insert
+from custos.sql import insert_later
 
 from .models import ActorType, AuditEvent, Result
 
@@ -80,11 +80,11 @@ def event_record(*, action: str, actor: Actor, result: str = Result.SUCCESS, sub
     or roll back together. Client context comes from the current request.
 
     Inside a transaction the row may travel with the transaction's next statement or its
-    commit (custos.sql.insert, later=True): the returned event's `pk` is then None, and its
+    commit (custos.sql.insert_later): the returned event's `pk` is always None, and its
     `event_id` is what identifies it."""
     ctx = context.current()
     _nudge_export()
-    return insert(AuditEvent(  # plain SQL (custos.sql): an event accompanies most writes; nobody reads it back
+    event = AuditEvent(  # plain SQL (custos.sql): an event accompanies most writes; nobody reads it back
         occurred_at=timezone.now(),
         action=action,
         result=result,
@@ -96,7 +96,9 @@ def event_record(*, action: str, actor: Actor, result: str = Result.SUCCESS, sub
         user_agent=ctx.user_agent,
         request_id=ctx.request_id,
         metadata=_scrub(metadata or {}),
-    ), later=True)
+    )
+    insert_later(event)
+    return event
 
 
 # ---- export (transactional outbox) and retention ---------------------------------------------

@@ -8,17 +8,17 @@ model's defaults from `Model(**values)`, `pre_save()` for auto_now_add, and
 a custom save() go through `save()` so nothing they rely on is skipped."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any, TypeVar
 
-from django.db import connections
-from django.db import models
+from django.db import DatabaseError, connections, models
 from django.db.models import Model, QuerySet
 from django.db.models.signals import post_save, pre_save
+
+from custos.db import DeferredWriteFailed, client_error, deferred_write_failed
 
 M = TypeVar("M", bound=Model)
 
@@ -51,18 +51,45 @@ def _plain(model: type[Model]) -> bool:
             and not post_save.has_listeners(model) and model._meta.auto_field is not None)
 
 
-def insert(obj: M, *, using: str = "default", later: bool = False) -> M:
-    """INSERT one new row for `obj` (built with `Model(**values)`) and set its primary key.
-
-    `later=True` is for rows nobody reads back before the transaction commits (audit
-    events, login history): the INSERT may wait and travel with the transaction's next
-    statement (see write_later), and then `obj.pk` stays None."""
+def insert(obj: M, *, using: str = "default") -> M:
+    """INSERT one new row for `obj` (built with `Model(**values)`) now, and return it with
+    its primary key set. Errors are raised here, as the ORM's create() would raise them."""
     model = type(obj)
     if not _plain(model):
         obj.save(force_insert=True, using=using)
         return obj
     conn = connections[using]
-    sql, steps = _plan(model, using)
+    sql, params = _insert_statement(obj, conn, using)
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        obj.pk = cur.lastrowid
+    obj._state.adding = False
+    obj._state.db = using
+    return obj
+
+
+def insert_later(obj: Model, *, using: str = "default") -> None:
+    """INSERT one new row for `obj` that nothing reads back before the transaction commits
+    (audit events, login history, a new session's row): it may wait and travel with the
+    transaction's next statement or its COMMIT, saving a round trip on MariaDB (see
+    write_later for when it waits and how a failure is reported).
+
+    It returns nothing and never sets `obj.pk`, not even where the row was written at once
+    (SQLite, outside a transaction): code that needs the row's id must use insert(), and
+    code that reads `obj.pk` after this fails the same way in every test as in production.
+    Refer to the row by a key the caller chose (a UUID, a hash). A model with save signals
+    or a custom save() (they see the saved instance and its id), or without an auto primary
+    key, cannot be written this way: TypeError."""
+    model = type(obj)
+    if not _plain(model):
+        raise TypeError(f"{model.__name__} has save signals, a custom save() or no auto primary key: use insert()")
+    conn = connections[using]
+    sql, params = _insert_statement(obj, conn, using)
+    _write(conn, sql, params)
+
+
+def _insert_statement(obj: Model, conn: Any, using: str) -> tuple[str, list]:
+    sql, steps = _plan(type(obj), using)
     values = obj.__dict__
     params = []
     for field, attname, as_is in steps:
@@ -70,35 +97,78 @@ def insert(obj: M, *, using: str = "default", later: bool = False) -> M:
         if not (as_is and type(value) in _PLAIN_TYPES):
             value = field.get_db_prep_save(field.pre_save(obj, True), conn)
         params.append(value)
-    with _maybe_deferred(conn, later) as deferred, conn.cursor() as cur:
-        cur.execute(sql, params)
-        if not deferred:
-            obj.pk = cur.lastrowid
-    obj._state.adding = False
-    obj._state.db = using
-    return obj
+    return sql, params
+
+
+def update_later(obj: Model, *fields: str, using: str = "default") -> None:
+    """UPDATE the named fields of `obj`'s row (by primary key) to the values `obj` holds,
+    prepared by each field as save(update_fields=...) would (pre_save, get_db_prep_save),
+    for a write whose outcome nothing reads before the commit: it may wait like
+    insert_later (see write_later). Returns nothing, no row count either. The statement is
+    built once per model and set of fields."""
+    conn = connections[using]
+    sql, targets = _update_plan(type(obj), fields, using)
+    params = [field.get_db_prep_save(field.pre_save(obj, False), conn) for field in targets]
+    params.append(obj.pk)
+    _write(conn, sql, params)
+
+
+_UPDATES: dict[tuple[str, type[Model], tuple[str, ...]], tuple[str, list]] = {}
+
+
+def _update_plan(model: type[Model], names: tuple[str, ...], alias: str) -> tuple[str, list]:
+    key = (alias, model, names)
+    plan = _UPDATES.get(key)
+    if plan is None:
+        meta = model._meta
+        fields = [meta.get_field(name) for name in names]
+        if not fields or any(not f.concrete or f.primary_key for f in fields):
+            raise TypeError(f"update_later sets concrete, non-key fields of {model.__name__}, not {names}")
+        qn = connections[alias].ops.quote_name
+        sql = "UPDATE {} SET {} WHERE {} = %s".format(
+            qn(meta.db_table), ", ".join(f"{qn(f.column)} = %s" for f in fields), qn(meta.pk.column))
+        plan = _UPDATES[key] = (sql, fields)
+    return plan
 
 
 def write_later(sql: str, params: list[Any], *, using: str = "default") -> None:
-    """A write inside a transaction whose outcome (row count, error) nobody needs before the
-    commit. On MariaDB it waits and goes out in the packet of the transaction's next
-    statement or of its COMMIT, in order, saving a round trip (custos.db.mysql); an error in
-    it fails that statement or the commit, and the whole transaction rolls back. Elsewhere,
-    and outside a transaction, it runs now."""
-    conn = connections[using]
-    with _maybe_deferred(conn, True), conn.cursor() as cur:
-        cur.execute(sql, params)
+    """A write whose outcome (row count, insert id, error) nobody needs before the commit.
+
+    - On MariaDB inside a transaction it waits and goes out in the packet of the
+      transaction's next statement or of its COMMIT, in order, saving a round trip
+      (custos.db.mysql).
+    - Elsewhere (SQLite, or outside a transaction) it runs at once.
+
+    Either way a failure is raised as custos.db.DeferredWriteFailed, never as the error of
+    another statement: by the statement or COMMIT it travelled with, or here when it ran at
+    once. Inside an atomic block the block is then marked for rollback, so the transaction
+    cannot commit without the write (a savepoint block that the error leaves rolls back to
+    its savepoint, as for any error). So no caller can catch the failure as its own, and
+    none can read an outcome: this returns None.
+
+    It needs no transaction: outside one it is a plain write (an audit event recorded on its
+    own), and requiring an atomic block would only make such callers branch."""
+    _write(connections[using], sql, params)
 
 
-@contextmanager
-def _maybe_deferred(conn: Any, later: bool) -> Iterator[bool]:
-    # the backend decides (custos.db.mysql: inside a transaction); others run writes at once
-    deferred = getattr(conn, "writes_deferred", None)
-    if not later or deferred is None:
-        yield False
-        return
-    with deferred() as held:
-        yield held
+def _write(conn: Any, sql: str, params: list[Any]) -> None:
+    held = getattr(conn, "writes_deferred", None)  # the backend decides (custos.db.mysql)
+    with conn.cursor() as cur:
+        try:
+            if held is None:
+                cur.execute(sql, params)
+            else:
+                with held():
+                    cur.execute(sql, params)
+        except DeferredWriteFailed:
+            raise  # a write held earlier, reported by this statement's packet
+        except DatabaseError as exc:
+            # the database refused this write, which ran at once: the same error type wherever
+            # a deferred write fails, so no code comes to rely on catching it here (on MariaDB
+            # it surfaces later). Not a broken transaction or a lost connection: no write's fault.
+            if not isinstance(exc.__cause__, conn.Database.Error) or client_error(exc):
+                raise
+            raise deferred_write_failed(conn, sql, exc) from exc
 
 
 class Prepared:

@@ -22,7 +22,7 @@ from audit.services import Actor, event_record
 from authz.selectors import token_roles
 from custos import context, metrics
 from custos.exceptions import NotFound
-from custos.sql import aware_datetime, insert, write_later
+from custos.sql import aware_datetime, insert_later, write_later
 
 from .conf import conf
 from .errors import RefreshTokenInvalid, RefreshTokenReused
@@ -111,9 +111,9 @@ def _session_start(*, user: User, amr: list[str]) -> TokenPair:
     ctx = context.current()
     now = timezone.now()
     ops = connection.ops
-    session = insert(Session(user=user, tenant_id=user.tenant_id, amr=amr, auth_time=now,
-                             device_id=ctx.device_id or None, user_agent=ctx.user_agent or None, ip=ctx.ip),
-                     later=True)
+    session = Session(user=user, tenant_id=user.tenant_id, amr=amr, auth_time=now,
+                      device_id=ctx.device_id or None, user_agent=ctx.user_agent or None, ip=ctx.ip)
+    insert_later(session)  # its id stays unknown: the token finds it by session_id
     raw = _new_refresh_token()
     hashed = token_hash(raw)
     expires_at = now + timedelta(seconds=conf().refresh_ttl)

@@ -1,18 +1,22 @@
 """custos.db.mysql: transactions without round trips of their own, and writes that wait for
-the transaction's next statement or its COMMIT (custos.sql.write_later). The outcomes are
-the same on SQLite, where such writes run at once; the packet counts are MariaDB's."""
+the transaction's next statement or its COMMIT (custos.sql.insert_later, update_later,
+write_later). The outcomes are the same on SQLite, where such writes run at once (a failure
+included: the same error type, the same rollback); the packet counts are MariaDB's."""
 from __future__ import annotations
 
 import uuid
 
 import pytest
+from django.core.exceptions import FieldDoesNotExist
 from django.db import IntegrityError, connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from accounts.models import User
 from audit.models import AuditEvent
 from audit.services import Actor, event_record
-from custos.sql import insert, write_later
+from custos.db import DeferredWriteFailed
+from custos.sql import insert, insert_later, update_later, write_later
 from sessions_app.models import RefreshToken, Session
 from tests.conftest import login
 from tests.factories import UserFactory
@@ -52,19 +56,104 @@ def test_deferred_writes_show_in_the_query_log_and_the_metrics():
     assert User.objects.get(pk=user.pk).last_login is not None
 
 
+def _duplicate_of(event: AuditEvent) -> AuditEvent:
+    # the same event_id again: the unique key refuses it (on MariaDB at the next statement)
+    return AuditEvent(event_id=event.event_id, occurred_at=timezone.now(), action="test.dup", actor_type="system",
+                      actor_id="t")
+
+
 def test_a_failing_deferred_write_rolls_the_whole_transaction_back():
     user = UserFactory()
     taken = event_record(action="test.first", actor=Actor.system("t"))  # outside a transaction: written now
-    with pytest.raises(IntegrityError):
+    with pytest.raises(DeferredWriteFailed) as failed:
         with transaction.atomic():
             _mark_login(user)
-            # the same event_id again: the unique key refuses it, at the commit on MariaDB
-            insert(AuditEvent(event_id=taken.event_id, occurred_at=timezone.now(), action="test.dup",
-                              actor_type="system", actor_id="t"),
-                   later=True)
+            insert_later(_duplicate_of(taken))
+    # its own error, never the IntegrityError of whatever statement it travelled with
+    assert not isinstance(failed.value, IntegrityError)
+    assert failed.value.target == "INSERT INTO audit_events" and str(taken.event_id.hex) not in failed.value.target
+    assert isinstance(failed.value.__cause__, IntegrityError) or "Duplicate" in str(failed.value.__cause__)
     assert User.objects.get(pk=user.pk).last_login is None  # nothing half-written
     assert AuditEvent.objects.filter(event_id=taken.event_id).count() == 1
     assert User.objects.filter(pk=user.pk).exists()  # and the connection is in step afterwards
+
+
+def test_insert_later_gives_no_row_id_anywhere():
+    """What nothing may read back gets no id: not where it waited (MariaDB, in a transaction)
+    and not where it ran at once (SQLite, autocommit), so code reading one fails in tests too."""
+    outside = AuditEvent(occurred_at=timezone.now(), action="test.outside", actor_type="system", actor_id="t")
+    assert insert_later(outside) is None and outside.pk is None
+    with transaction.atomic():
+        inside = AuditEvent(occurred_at=timezone.now(), action="test.inside", actor_type="system", actor_id="t")
+        assert insert_later(inside) is None and inside.pk is None
+        recorded = event_record(action="test.recorded", actor=Actor.system("t"))
+        assert recorded.pk is None and recorded.event_id is not None
+    found = set(AuditEvent.objects.values_list("event_id", flat=True))
+    assert {outside.event_id, inside.event_id, recorded.event_id} <= found  # by the key the caller chose
+    with pytest.raises(TypeError):
+        insert(AuditEvent(occurred_at=timezone.now(), action="test.old", actor_type="system"), later=True)
+    immediate = insert(AuditEvent(occurred_at=timezone.now(), action="test.now", actor_type="system", actor_id="t"))
+    assert AuditEvent.objects.get(pk=immediate.pk).event_id == immediate.event_id  # insert(): always its id
+
+
+def test_insert_later_refuses_models_whose_save_must_run():
+    from django.db.models.signals import post_save
+
+    def receiver(**kwargs):
+        pass
+
+    post_save.connect(receiver, sender=AuditEvent, weak=False, dispatch_uid="test-insert-later")
+    try:
+        with pytest.raises(TypeError):
+            insert_later(AuditEvent(occurred_at=timezone.now(), action="test.signalled", actor_type="system"))
+    finally:
+        post_save.disconnect(dispatch_uid="test-insert-later", sender=AuditEvent)
+    assert not AuditEvent.objects.filter(action="test.signalled").exists()
+
+
+def test_a_guard_for_another_statements_integrity_error_cannot_swallow_a_deferred_failure():
+    """`try: with atomic(): ... except IntegrityError` around a savepoint (a concurrent-insert
+    guard) used to catch a held write's failure, sent in the SAVEPOINT's packet, as its own."""
+    user = UserFactory()
+    taken = event_record(action="test.first", actor=Actor.system("t"))
+    with pytest.raises(DeferredWriteFailed):
+        with transaction.atomic():
+            insert_later(_duplicate_of(taken))
+            try:
+                with transaction.atomic():
+                    UserFactory(username="guarded")
+            except IntegrityError:
+                pytest.fail("the deferred write's failure was taken for the guarded statement's")
+    assert not User.objects.filter(username="guarded").exists()
+    assert User.objects.filter(pk=user.pk).exists()
+
+
+def test_a_caught_deferred_failure_still_fails_its_transaction():
+    taken = event_record(action="test.first", actor=Actor.system("t"))
+    with transaction.atomic():
+        try:
+            insert_later(_duplicate_of(taken))
+            AuditEvent.objects.filter(action="test.first").exists()  # on MariaDB it fails here
+        except DeferredWriteFailed:
+            pass
+        with pytest.raises(TransactionManagementError):  # the block may not go on without it
+            event_record(action="test.after", actor=Actor.system("t"))
+    assert not AuditEvent.objects.filter(action__in=["test.dup", "test.after"]).exists()
+
+
+def test_update_later_writes_the_named_fields_as_save_would():
+    user = UserFactory()
+    before = User.objects.get(pk=user.pk)
+    with transaction.atomic():
+        user.last_login = timezone.now()
+        user.set_password("another passphrase 2026")
+        assert update_later(user, "last_login", "password") is None
+    after = User.objects.get(pk=user.pk)
+    assert after.last_login == user.last_login and after.check_password("another passphrase 2026")
+    assert after.updated_at == before.updated_at and after.email == before.email  # nothing else
+    for bad in ((), ("id",), ("no_such_field",)):
+        with pytest.raises((TypeError, FieldDoesNotExist)):
+            update_later(user, *bad)
 
 
 def test_rolled_back_transactions_and_savepoints_drop_their_deferred_writes():

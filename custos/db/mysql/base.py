@@ -11,9 +11,11 @@ ends without a round trip.
 Writes whose outcome nobody reads before the commit (audit rows, login history, pointer
 updates; see custos.sql.write_later) wait, and travel in the packet of the transaction's
 next statement or of its COMMIT. They go through Django's cursor like any statement (the
-query log, execute wrappers and metrics see them) and are held at the bottom layer. The server runs a packet's statements in order and stops at
-the first error, so a failed deferred write leaves the transaction to be rolled back as any
-failed statement would; it is reported by the statement or commit it travelled with.
+query log, execute wrappers and metrics see them) and are held at the bottom layer. The
+server runs a packet's statements in order and stops at the first error. A failed deferred
+write is raised as custos.db.DeferredWriteFailed by the statement or commit it travelled
+with (never as that statement's own error, which the server did not run), and its
+transaction rolls back.
 
 Every statement here is built by Django or by custos with bound parameters, which is what
 makes enabling multi-statement packets safe: no text from a request becomes SQL."""
@@ -23,12 +25,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.db import IntegrityError
 from django.db.backends.mysql import base
 from MySQLdb.constants import CLIENT
 
 from django_prometheus.db.common import DatabaseWrapperMixin
 
-from custos.db import counting_cursor_class
+from custos.db import client_error, counting_cursor_class, deferred_write_failed
+
+BEGIN = "START TRANSACTION"
 
 
 class CursorWrapper(base.CursorWrapper):
@@ -50,10 +55,7 @@ class CursorWrapper(base.CursorWrapper):
         head = self.db.take_head()
         if not head:
             return super().execute(query, args)
-        sql = self._bound(query, args)
-        super().execute(";\n".join([*head, sql]))
-        for _ in head:
-            self.cursor.nextset()
+        send_packet(self.db, self.cursor, head, self._bound(query, args))
         return self.cursor.rowcount
 
     def _bound(self, query: Any, args: Any) -> str:
@@ -64,16 +66,32 @@ class CursorWrapper(base.CursorWrapper):
     def executemany(self, query: Any, args: Any) -> Any:
         head = self.db.take_head()
         if head:
-            run_packet(self.cursor, head)
+            send_packet(self.db, self.cursor, head)
         return super().executemany(query, args)
 
 
-def run_packet(cursor: Any, statements: list[str]) -> None:
-    """Several statements in one round trip, every result consumed (an error in any of them
-    is raised here; the server has not run the ones after it)."""
-    base.CursorWrapper(cursor).execute(";\n".join(statements))
-    while cursor.nextset():
-        pass
+def send_packet(db: DatabaseWrapper, cursor: Any, head: list[str], last: str | None = None) -> None:
+    """The held statements (`head`: START TRANSACTION, deferred writes) and then `last` in one
+    round trip, leaving the cursor at `last`'s result (every result consumed when there is no
+    `last`). The server stops at the first error, which is raised here: as
+    DeferredWriteFailed when it was a deferred write's, as itself otherwise (START
+    TRANSACTION, `last`). A lost connection is never a write's fault."""
+    statements = [*head, last] if last is not None else head
+    at = 0  # the statement whose result is being read: the one that failed, if any did
+    try:
+        cursor.execute(";\n".join(statements))
+        while at + 1 < len(statements):
+            at += 1
+            cursor.nextset()
+        if last is None:
+            while cursor.nextset():
+                pass
+    except base.Database.Error as exc:
+        if at < len(head) and statements[at] != BEGIN and not client_error(exc):
+            raise deferred_write_failed(db, statements[at], exc) from exc
+        if exc.args and exc.args[0] in base.CursorWrapper.codes_for_integrityerror:
+            raise IntegrityError(*exc.args) from exc  # as Django's cursor maps a statement's own error
+        raise
 
 
 class DatabaseWrapper(DatabaseWrapperMixin, base.DatabaseWrapper):
@@ -116,7 +134,7 @@ class DatabaseWrapper(DatabaseWrapperMixin, base.DatabaseWrapper):
         then the deferred writes, bound. Taking them marks the transaction as begun."""
         if not (self._begin_pending or self._deferred):
             return []
-        head = ["START TRANSACTION"] if self._begin_pending else []
+        head = [BEGIN] if self._begin_pending else []
         head += self._deferred
         if self._begin_pending:
             self._begin_pending, self._server_txn = False, True
@@ -146,7 +164,7 @@ class DatabaseWrapper(DatabaseWrapperMixin, base.DatabaseWrapper):
             if self._server_txn or self._deferred:
                 raw = self.connection.cursor()
                 try:
-                    run_packet(raw, [*self.take_head(), "COMMIT"])
+                    send_packet(self, raw, self.take_head(), "COMMIT")
                 finally:
                     raw.close()
             self._server_txn = False
