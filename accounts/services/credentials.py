@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 from django.contrib.auth.hashers import get_hasher, make_password, verify_password
-from django.db import connection
 from django.utils import timezone
 
 from custos.exceptions import AccountDisabled, InvalidCredentials
-from custos.sql import write_later
+from custos.sql import update_later
 
 from .. import identifiers, selectors
 from ..models import Tenant, User
@@ -43,8 +42,10 @@ def credentials_verify(*, identifier: str, password: str) -> User:
     correct, must_update = verify_password(password, user.password)
     if correct and must_update:
         # Parameters changed (or a legacy bcrypt/PBKDF2 hash): store the pinned Argon2id form.
+        # The same one way as every write of a sign-in to its user's row (see user_mark_login);
+        # this runs before the sign-in's transaction, so it is written at once.
         user.set_password(password)
-        User.objects.filter(pk=user.pk).update(password=user.password)
+        update_later(user, "password")
     if not correct:
         raise InvalidCredentials()
     if user.status in (User.Status.DELETED, User.Status.MERGED):
@@ -57,12 +58,10 @@ def credentials_verify(*, identifier: str, password: str) -> User:
 
 
 def user_mark_login(*, user: User) -> None:
-    now = timezone.now()
-    # plain SQL: one statement of every sign-in, and the ORM's update built more than it ran;
-    # nothing reads its outcome, so it may travel with the sign-in's next statement
-    write_later("UPDATE users SET last_login_at = %s WHERE id = %s",
-                [connection.ops.adapt_datetimefield_value(now), user.pk])
-    user.last_login = now
+    # A sign-in's writes to its user's row go one way: an UPDATE of the named fields that
+    # custos.sql builds once from the model (the ORM's update() built more than it ran, and
+    # every sign-in sends this one), and that nobody reads the outcome of, so it travels with
+    # the sign-in's next statement or its COMMIT. A failure fails the sign-in's transaction.
+    user.last_login = timezone.now()
+    update_later(user, "last_login")
     selectors.me_invalidate(user.pk)
-
-
