@@ -33,6 +33,12 @@ def allowed(request, domain: str, obj: str, act: str) -> bool:
     return may(subject, domain, obj, act) or is_superuser(request.user)
 
 
+def sees_every_tenant(request, obj: str, act: str) -> bool:
+    """Has the caller `act` on `obj` in the platform domain (staff, superusers, services with
+    platform rights)? Such a caller may learn that an id exists in another tenant."""
+    return allowed(request, PLATFORM_DOMAIN, obj, act)
+
+
 class HasPolicy(BasePermission):
     """`HasPolicy.on("/sessions", "write")`: the caller needs that permission in the platform
     domain or in its own tenant."""

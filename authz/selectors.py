@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from custos import metrics
 
 from .enforcer import enforcer
 from .models import CasbinRule
 from .subjects import PLATFORM_DOMAIN, tenant_domain, user_subject
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 def user_roles(*, user_id: int, tenant_id: int | None) -> list[str]:
@@ -19,6 +24,24 @@ def token_roles(*, user_id: int, tenant_id: int | None) -> list[str]:
     change reaches within the propagation bound (watcher or change-table poll), so each
     refresh re-reads the roles without a query."""
     return sorted(enforcer().index.roles_of(user_subject(user_id), tenant_domain(tenant_id)))
+
+
+def user_in_domain(*, user_id: int, domain: str) -> User | None:
+    """The user, if it exists and belongs to the domain: any user for the platform domain, a
+    member for a tenant's. None otherwise: a caller who may not see the other tenants' users
+    gets one answer for "not there" and "not ours" (authz.api.views._target_user)."""
+    from accounts.selectors import user_get
+
+    user = user_get(user_id=user_id)
+    if user is None or (domain != PLATFORM_DOMAIN and domain != tenant_domain(user.tenant_id)):
+        return None
+    return user
+
+
+def user_exists(*, user_id: int) -> bool:
+    from accounts.selectors import user_get
+
+    return user_get(user_id=user_id) is not None
 
 
 def may(subject: str, domain: str, obj: str, act: str) -> bool:

@@ -270,3 +270,47 @@ def test_admin_permissions_come_from_casbin(world):
     customer = UserFactory()
     subject_role_grant(subject=f"user:{customer.pk}", role="support", domain="platform", actor=Actor.system("test"))
     assert not customer.has_perm("accounts.view_user")
+
+
+def _answer(r) -> tuple[int, dict]:
+    body = r.json() if r.content else {}
+    return r.status_code, {k: v for k, v in body.items() if k != "request_id"}
+
+
+def test_another_tenants_user_is_answered_like_no_user(api, world):
+    """Issue 14: a tenant-A admin asking about a tenant-B user in tenant A got 200 {"roles": []}
+    while an unknown id got 404, so every tenant admin could tell which ids exist anywhere.
+    Every /v1/authz/users/{id}/... and /v1/admin/users/{id}... answer is now the same for both."""
+    t1, tok = world["t1"], world["tok"]["admin1"]
+    other, missing = world["admin2"].pk, 10 ** 12
+    requests = [
+        ("get", "/v1/authz/users/{}/roles?tenant=" + str(t1.pk), None),
+        ("post", "/v1/authz/users/{}/roles?tenant=" + str(t1.pk), {"role": "auditor"}),
+        ("delete", "/v1/authz/users/{}/roles/auditor?tenant=" + str(t1.pk), None),
+        ("delete", "/v1/authz/users/{}/roles/tenant_admin?tenant=" + str(t1.pk), None),
+        ("get", "/v1/admin/users/{}", None),
+        ("patch", "/v1/admin/users/{}", {"email": "x@example.com"}),
+        ("get", "/v1/admin/users/{}/logins", None),
+        ("post", "/v1/admin/users/{}/mfa/reset", {}),
+        *[("post", "/v1/admin/users/{}/" + action, {}) for action in ("freeze", "activate", "unlock", "delete")],
+    ]
+    before = AuditEvent.objects.filter(subject_user_id=other).count()
+    for method, path, body in requests:
+        kwargs = {"data": body, "format": "json"} if body is not None else {}
+        seen = _answer(getattr(api, method)(path.format(other), **kwargs, **bearer(tok)))
+        unseen = _answer(getattr(api, method)(path.format(missing), **kwargs, **bearer(tok)))
+        assert seen == unseen, (method, path, seen, unseen)
+        assert seen[0] == 404, (method, path, seen)
+    # nothing happened to the other tenant's admin
+    assert AuditEvent.objects.filter(subject_user_id=other).count() == before
+    # the caller's own tenant is answered as before, and asking about oneself needs no permission
+    r = api.get(f"/v1/authz/users/{world['member1'].pk}/roles?tenant={t1.pk}", **bearer(tok))
+    assert r.status_code == 200 and r.json()["roles"] == []
+    r = api.get(f"/v1/authz/users/{world['member1'].pk}/roles?tenant={world['t2'].pk}",
+                **bearer(world["tok"]["member1"]))
+    assert r.status_code == 200 and r.json()["roles"] == []
+    # platform staff see every tenant's users: for them the difference is no secret
+    r = api.get(f"/v1/authz/users/{other}/roles?tenant={t1.pk}", **bearer(world["tok"]["staff"]))
+    assert r.status_code == 200 and r.json()["roles"] == []
+    r = api.get(f"/v1/authz/users/{missing}/roles?tenant={t1.pk}", **bearer(world["tok"]["staff"]))
+    assert r.status_code == 404

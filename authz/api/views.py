@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from audit.services import Actor
 from authz import selectors, services
-from authz.permissions import allowed, subject_of
+from authz.permissions import allowed, sees_every_tenant, subject_of
 from authz.subjects import check_role_name, parse_subject, parse_tenant, user_subject
 from custos.exceptions import Conflict, NotFound, PermissionDeniedError, ValidationFailed
 from custos.permissions import IsAuthenticatedPrincipal
@@ -174,15 +174,18 @@ class RolePermissionsView(APIView):
                          "permissions": [{"object": o, "action": a} for o, a in perms]})
 
 
-def _target_user(user_id: int, domain: str):
-    from accounts.selectors import user_get
+def _target_user(request, user_id: int, domain: str):
+    """The user whose roles in `domain` the caller asks about or changes.
 
-    user = user_get(user_id=user_id)
-    if user is None:
-        raise NotFound("No such user.")
-    if domain.startswith("tenant:") and user.tenant_id != int(domain[7:]):
+    A user outside the domain's tenant is "not found", exactly like an id that does not exist,
+    unless the caller sees every tenant's users (platform rights): otherwise a tenant admin
+    could tell, from 200 against 404, which ids exist in other tenants."""
+    user = selectors.user_in_domain(user_id=user_id, domain=domain)
+    if user is not None:
+        return user
+    if selectors.user_exists(user_id=user_id) and sees_every_tenant(request, "/authz/users", "read"):
         raise Conflict("The user does not belong to this tenant.", code="user_not_in_tenant")
-    return user
+    raise NotFound("No such user.")
 
 
 class UserRolesView(APIView):
@@ -193,10 +196,10 @@ class UserRolesView(APIView):
         domain = parse_tenant(request.query_params.get("tenant"))
         if subject_of(request.user) != user_subject(user_id):
             _require(request, domain, "/authz/users", "read")
-        from accounts.selectors import user_get
-
-        if user_get(user_id=user_id) is None:
-            raise NotFound("No such user.")
+            try:
+                _target_user(request, user_id, domain)
+            except Conflict:
+                pass  # platform staff may read anyone's roles in any domain (none, outside their tenant)
         return Response({"user_id": user_id, "tenant": domain,
                          "roles": selectors.subject_roles(user_subject(user_id), domain)})
 
@@ -207,7 +210,7 @@ class UserRolesView(APIView):
         domain = parse_tenant(request.query_params.get("tenant", request.data.get("tenant")))
         _require(request, domain, "/authz/users", "write")
         role = check_role_name(request.data.get("role"), field="role")
-        _target_user(user_id, domain)
+        _target_user(request, user_id, domain)
         services.subject_role_grant(subject=user_subject(user_id), role=role, domain=domain,
                                     actor=Actor.of(request.user), subject_user_id=user_id)
         return Response({"user_id": user_id, "tenant": domain,
@@ -222,6 +225,10 @@ class UserRoleDetailView(APIView):
     def delete(self, request, user_id: int, role: str):
         domain = parse_tenant(request.query_params.get("tenant"))
         _require(request, domain, "/authz/users", "write")
+        try:
+            _target_user(request, user_id, domain)
+        except Conflict:
+            pass  # platform staff may clear what an older grant left across tenants
         services.subject_role_revoke(subject=user_subject(user_id), role=check_role_name(role), domain=domain,
                                      actor=Actor.of(request.user), subject_user_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
