@@ -314,3 +314,33 @@ def test_another_tenants_user_is_answered_like_no_user(api, world):
     assert r.status_code == 200 and r.json()["roles"] == []
     r = api.get(f"/v1/authz/users/{missing}/roles?tenant={t1.pk}", **bearer(world["tok"]["staff"]))
     assert r.status_code == 404
+
+
+def test_check_answers_the_model_without_widening_platform_rules(api, world):
+    """docs/authz.md: platform rules reach into tenants only for Custos's own endpoints
+    (authz.selectors.may); /v1/authz/check and check-batch answer exactly the model."""
+    from authz.services import role_create, subject_role_grant
+
+    t1, staff = world["t1"], world["staff"]
+    role_create(name="order_reader", domain="platform", permissions=[("/orders/*", "read")],
+                actor=Actor.system("test"))
+    subject_role_grant(subject=f"user:{staff.pk}", role="order_reader", domain="platform",
+                       actor=Actor.system("test"))
+    tok = world["tok"]["staff"]
+
+    def check(tenant) -> bool:
+        r = api.post("/v1/authz/check", {"tenant": tenant, "object": "/orders/1", "action": "read"}, format="json",
+                     **bearer(tok))
+        assert r.status_code == 200, r.content
+        return r.json()["allowed"]
+
+    assert check("platform") is True
+    assert check(t1.pk) is False  # the platform rule is not a tenant rule
+    r = api.post("/v1/authz/check-batch", {"checks": [
+        {"tenant": "platform", "object": "/orders/1", "action": "read"},
+        {"tenant": t1.pk, "object": "/orders/1", "action": "read"},
+        {"subject": world["member1"].pk, "tenant": t1.pk, "object": "/users", "action": "read"}]},
+        format="json", **bearer(tok))
+    assert r.status_code == 200 and r.json()["results"] == [True, False, False]
+    # while Custos's own endpoints do let platform staff act in the tenant
+    assert api.get(f"/v1/authz/roles?tenant={t1.pk}", **bearer(tok)).status_code == 200
