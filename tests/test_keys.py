@@ -166,3 +166,36 @@ def test_wsgi_fast_path_serves_the_same_jwks(api, signing_key):
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/healthz", "wsgi.input": io.BytesIO(b""), "SERVER_NAME": "x",
                "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
     assert b'"ok"' in b"".join(application(environ, lambda s, h: None))
+
+
+def test_a_retired_key_stays_published_until_its_verify_until(api, user, signing_key):
+    """Verifiers (Clotho) check tokens offline against the JWKS alone: a key that stopped
+    signing must stay in it until the last token it signed has expired, on both JWKS paths."""
+    import io
+
+    from config.wsgi import application
+
+    def fast_path_kids() -> set[str]:
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/.well-known/jwks.json", "wsgi.input": io.BytesIO(b""),
+                   "SERVER_NAME": "x", "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
+        import json
+
+        return {k["kid"] for k in json.loads(b"".join(application(environ, lambda s, h: None)))["keys"]}
+
+    old_token = login(api, user.username)["access_token"]
+    call_command("rotate_keys", "--activate-now", stdout=StringIO())
+    reset_keyring()
+    new = JwkKey.objects.exclude(kid=signing_key.kid).get()
+    old = JwkKey.objects.get(kid=signing_key.kid)
+    assert old.retired_at <= timezone.now() < old.verify_until  # retired: no longer signing, still verifying
+    assert _jwks_kids(api) == fast_path_kids() == {signing_key.kid, new.kid}
+    assert _kid(login(api, user.username)["access_token"]) == new.kid
+    # a minute before its verify_until it is still there (the ring refreshes from the table)
+    JwkKey.objects.filter(kid=old.kid).update(retired_at=timezone.now() - timedelta(seconds=900),
+                                              verify_until=timezone.now() + timedelta(seconds=60))
+    reset_keyring()
+    assert _jwks_kids(api) == fast_path_kids() == {signing_key.kid, new.kid}
+    assert api.get("/v1/users/me", **bearer(old_token)).status_code == 200
+    JwkKey.objects.filter(kid=old.kid).update(verify_until=timezone.now() - timedelta(seconds=1))
+    reset_keyring()
+    assert _jwks_kids(api) == fast_path_kids() == {new.kid}
