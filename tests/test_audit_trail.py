@@ -75,3 +75,32 @@ def test_logs_carry_no_secrets(api, signing_key, caplog):
     assert "request" in text  # the request log lines were captured
     for secret in (PASSWORD, pair["access_token"], pair["refresh_token"]):
         assert secret not in text
+
+
+@pytest.mark.parametrize("action,start,event", [
+    ("freeze", "active", "user.frozen"), ("activate", "disabled", "user.activated"), ("lock", "active", "user.locked"),
+    ("unlock", "locked", "user.unlocked"), ("delete", "active", "user.deleted")])
+def test_a_lifecycle_event_is_written_in_the_changes_transaction(action, start, event):
+    """The event is part of the change's transaction (docs/audit.md), not an after-commit
+    afterthought: it is visible inside that transaction, and it rolls back with the change."""
+    from django.db import transaction
+
+    from accounts.models import User
+    from accounts.services import user_transition
+    from audit.services import Actor
+
+    user = UserFactory(status=start)
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort), transaction.atomic():
+        user_transition(user_id=user.pk, action=action, actor=Actor.system("test"), reason="test")
+        inside = list(AuditEvent.objects.filter(action=event, subject_user_id=user.pk).values_list("metadata",
+                                                                                                   flat=True))
+        assert inside == [{"before": start, "after": User.objects.get(pk=user.pk).status, "reason": "test"}]
+        raise Abort  # a later step of the same transaction fails
+    assert User.objects.get(pk=user.pk).status == start
+    assert not AuditEvent.objects.filter(action=event, subject_user_id=user.pk).exists()  # gone with the change
+    user_transition(user_id=user.pk, action=action, actor=Actor.system("test"), reason="test")
+    assert AuditEvent.objects.filter(action=event, subject_user_id=user.pk).count() == 1
