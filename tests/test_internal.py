@@ -35,8 +35,19 @@ def test_revocation_feed_with_cursor(api, signing_key, gateway_headers):
     assert a["session_id"] in body["sessions"] and b["session_id"] in body["sessions"]
     assert {"user_id": bob.pk, "min_token_version": 1} in body["users"]
     assert api.get("/internal/revocations?since=garbage", **gateway_headers).status_code == 400
-    # users and services without the gateway role may not read it
-    assert api.get("/internal/revocations", **bearer(a["access_token"])).status_code in (401, 403)
+    # a signed-in user without the gateway role may not read it: a live token (not the logged-out
+    # one above, whose 401 would hide a missing permission check) gets 403
+    bystander = login(api, UserFactory().username)["access_token"]
+    assert api.get("/v1/users/me", **bearer(bystander)).status_code == 200
+    r = api.get("/internal/revocations", **bearer(bystander))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "permission_denied"
+    r = api.post("/internal/introspect", {"token": bystander}, format="json", **bearer(bystander))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "permission_denied"
+    # nor may a service without it
+    from authz.services import service_key_create
+
+    _, other = service_key_create(name="billing", actor=Actor.system("test"))
+    assert api.get("/internal/revocations", HTTP_AUTHORIZATION=f"ApiKey {other}").status_code == 403
 
 
 def test_introspection(api, signing_key, gateway_headers):
