@@ -36,10 +36,34 @@ def test_swagger_ui_is_served_locally(client):
     assert "swagger" in html.lower() and "cdn.jsdelivr" not in html
 
 
-def test_no_default_credentials(db):
-    from accounts.models import User
+def test_no_default_credentials(tmp_path):
+    """What `make run` starts from: migrations on an empty database make no account, no
+    service key, no role holder and no OAuth client secret. The test database cannot show
+    it (it is flushed before each transactional test), so the migrations run here, in a
+    subprocess, on a scratch SQLite file, whatever database the suite itself uses."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+    from pathlib import Path
 
-    assert not User.objects.exists()
+    db = tmp_path / "fresh.sqlite3"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CUSTOS_DATABASE_URL", "CUSTOS_REDIS_URL", "CUSTOS_BROKER_URL", "CUSTOS_TEST_SERVICES")}
+    env["CUSTOS_DATABASE_URL"] = f"sqlite:///{db}"
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with sqlite3.connect(db) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"users", "service_keys", "casbin_rule"} <= tables  # the migrations did run
+        for table in ("users", "service_keys", "user_oauth", "mfa_totp_devices", "password_reset_tokens"):
+            if table in tables:
+                assert conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone() == (0,), table  # noqa: S608 - table names from the list above
+        # the seeded roles have permissions but no members: nobody holds platform_admin
+        assert conn.execute("SELECT COUNT(*) FROM casbin_rule WHERE ptype = 'g'").fetchone() == (0,)
+        assert conn.execute("SELECT COUNT(*) FROM casbin_rule WHERE ptype = 'p'").fetchone()[0] > 0
 
 
 def test_referrer_policy_is_no_referrer_everywhere(client, signing_key):
