@@ -373,3 +373,53 @@ def test_tenants(api, staff):
     from authz.enforcer import enforcer
 
     assert "tenant_admin" in enforcer().index.role_names(f"tenant:{tid}")
+
+
+def test_only_platform_staff_mint_or_touch_staff_accounts(api, staff, settings):
+    """Issue 14: a tenant admin created `user_type: staff` accounts and promoted users to staff.
+    Making, promoting, demoting or changing a staff account needs /users write in the platform
+    domain (docs/authz.md: platform staff, or a superuser); a tenant admin gets 403 and nothing changes."""
+    from accounts.services import tenant_create
+
+    _, staff_tok = staff
+    tenant = tenant_create(name="acme", actor=Actor.system("test"))
+    admin = UserFactory(tenant=tenant)
+    grant(admin, "tenant_admin", tenant.pk)
+    tok = login(api, admin.username)["access_token"]
+    member = UserFactory(tenant=tenant)
+
+    r = api.post("/v1/admin/users", {"username": "mole", "password": NEW_PW, "user_type": "staff"}, format="json",
+                 **bearer(tok))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "permission_denied"
+    assert not User.objects.filter(username="mole").exists()
+    r = api.patch(f"/v1/admin/users/{member.pk}", {"user_type": "staff"}, format="json", **bearer(tok))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "permission_denied"
+    assert User.objects.get(pk=member.pk).user_type == "customer"
+    assert not AuditEvent.objects.filter(action="user.updated", subject_user_id=member.pk).exists()
+    # what a tenant admin may do for a customer stays as it was
+    r = api.post("/v1/admin/users", {"username": "clerk", "password": NEW_PW, "user_type": "partner"}, format="json",
+                 **bearer(tok))
+    assert r.status_code == 201 and r.json()["user_type"] == "partner" and r.json()["tenant_id"] == tenant.pk
+    assert api.patch(f"/v1/admin/users/{member.pk}", {"user_type": "partner"}, format="json",
+                     **bearer(tok)).status_code == 200
+
+    # platform staff may, in any tenant; a staff account is then theirs alone to change
+    r = api.post("/v1/admin/users", {"username": "ops1", "password": NEW_PW, "user_type": "staff",
+                                     "tenant_id": tenant.pk}, format="json", **bearer(staff_tok))
+    assert r.status_code == 201 and r.json()["user_type"] == "staff"
+    ops1 = User.objects.get(username="ops1")
+    r = api.patch(f"/v1/admin/users/{member.pk}", {"user_type": "staff"}, format="json", **bearer(staff_tok))
+    assert r.status_code == 200 and r.json()["user_type"] == "staff"
+    for method, path, body in (("patch", f"/v1/admin/users/{ops1.pk}", {"email": "mine@evil.example"}),
+                               ("patch", f"/v1/admin/users/{ops1.pk}", {"user_type": "customer"}),
+                               ("post", f"/v1/admin/users/{ops1.pk}/freeze", {}),
+                               ("post", f"/v1/admin/users/{ops1.pk}/delete", {})):
+        r = getattr(api, method)(path, body, format="json", **bearer(tok))
+        assert r.status_code == 403 and r.json()["error"]["code"] == "permission_denied", (method, path)
+    ops1.refresh_from_db()
+    assert ops1.email is None and ops1.user_type == "staff" and ops1.status == "active"
+    # a superuser passes every Custos check
+    root = UserFactory(is_superuser=True)
+    r = api.post("/v1/admin/users", {"username": "ops2", "password": NEW_PW, "user_type": "staff"}, format="json",
+                 **bearer(login(api, root.username)["access_token"]))
+    assert r.status_code == 201 and r.json()["user_type"] == "staff"

@@ -20,6 +20,17 @@ from custos.validation import parse_id
 
 from .common import Generic, target_user
 
+STAFF = User.UserType.STAFF
+
+
+def _require_platform_staff(request) -> None:
+    """Staff accounts are the platform's (docs/authz.md): making one, promoting or demoting one,
+    and changing one need /users write in the platform domain (platform staff; superusers pass
+    every check). A tenant's admins hold /users in their tenant only, so they cannot mint staff
+    or take over a staff account that lives in their tenant."""
+    if not policy.provider().allowed(request, None, "/users", "write"):
+        raise PermissionDeniedError("Only the platform's staff may create or change staff accounts.")
+
 
 class AdminUsersView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
@@ -73,6 +84,8 @@ class AdminUsersView(APIView):
                 raise ValidationFailed(fields={key: ["Must be a string."]})
         if not isinstance(body.get("invite", False), bool):
             raise ValidationFailed(fields={"invite": ["Must be a boolean."]})
+        if body.get("user_type") == STAFF:
+            _require_platform_staff(request)
         user = services.admin_user_create(
             actor=Actor.of(request.user), username=body.get("username"), email=body.get("email"),
             phone=body.get("phone"), password=body.get("password"),
@@ -90,8 +103,11 @@ class AdminUserView(APIView):
 
     @extend_schema(summary="Correct a user's identifiers or type", request=Generic, responses={200: Generic})
     def patch(self, request, user_id: int):
-        target_user(request, user_id, "write")
-        user = services.admin_user_update(user_id=user_id, data=_body(request), actor=Actor.of(request.user))
+        target = target_user(request, user_id, "write")
+        body = _body(request)
+        if target.user_type == STAFF or body.get("user_type") == STAFF:
+            _require_platform_staff(request)
+        user = services.admin_user_update(user_id=user_id, data=body, actor=Actor.of(request.user))
         return Response(selectors.admin_user_row(selectors.user_get(user_id=user.pk)))
 
 
@@ -103,7 +119,8 @@ class AdminUserActionView(APIView):
                    request=inline_serializer("StateChange", {"reason": serializers.CharField(required=False)}),
                    responses={200: Generic})
     def post(self, request, user_id: int):
-        target_user(request, user_id, "write")
+        if target_user(request, user_id, "write").user_type == STAFF:
+            _require_platform_staff(request)
         reason = _body(request).get("reason") or ""
         if not isinstance(reason, str) or len(reason) > 200:
             raise ValidationFailed(fields={"reason": ["At most 200 characters."]})
