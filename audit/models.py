@@ -47,6 +47,7 @@ class Action(models.TextChoices):
     SERVICE_KEY_CREATED = "service_key.created"
     SERVICE_KEY_REVOKED = "service_key.revoked"
     POLICY_CHANGED = "policy.changed"
+    AUTHZ_DENIED = "authz.denied"
     KEY_CREATED = "key.created"
     KEY_ROTATED = "key.rotated"
     IDENTITY_BOUND = "identity.bound"

@@ -11,6 +11,11 @@ class AuthzConfig(AppConfig):
         from .permissions import CasbinPolicyProvider
 
         policy.install(CasbinPolicyProvider())
+        from custos.middleware import request_denied
+
+        from .denials import record_denial
+
+        request_denied.connect(record_denial, dispatch_uid="authz.record_denial")
         from accounts.selectors import me_contributor
 
         from .selectors import user_roles

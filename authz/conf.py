@@ -16,6 +16,7 @@ class AuthzSettings:
     watcher_channel: str
     poll_interval: float
     batch_limit: int
+    denial_window: int  # seconds: denials are counted per principal and permission in windows this long
 
 
 @cached_conf
@@ -26,4 +27,5 @@ def conf() -> AuthzSettings:
         watcher_channel=raw.get("WATCHER_CHANNEL", "custos:casbin"),
         poll_interval=raw.get("POLL_INTERVAL", 0.5),
         batch_limit=raw.get("BATCH_LIMIT", 1000),
+        denial_window=max(1, int(raw.get("DENIAL_WINDOW", 60))),
     )

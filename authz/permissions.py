@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rest_framework.permissions import BasePermission
 
+from . import denials
 from .selectors import may
 from .subjects import PLATFORM_DOMAIN, service_subject, tenant_domain, user_subject
 
@@ -30,7 +31,12 @@ def allowed(request, domain: str, obj: str, act: str) -> bool:
     subject = subject_of(request.user)
     if subject is None:
         return False
-    return may(subject, domain, obj, act) or is_superuser(request.user)
+    if may(subject, domain, obj, act) or is_superuser(request.user):
+        return True
+    # which permission was missing, should this no become a 403 (authz.denials)
+    denials.note(subject=subject, tenant_id=getattr(request.user, "tenant_id", None), domain=domain, obj=obj,
+                 act=act)
+    return False
 
 
 def sees_every_tenant(request, obj: str, act: str) -> bool:

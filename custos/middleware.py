@@ -6,6 +6,7 @@ import time
 import uuid
 
 from django.conf import settings
+from django.dispatch import Signal
 
 from . import context
 from .exceptions import json_error
@@ -18,6 +19,13 @@ _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 # click came from, and a URL of the admin or the docs is never worth leaking.
 SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
                     ("Referrer-Policy", "no-referrer"), ("Cross-Origin-Opener-Policy", "same-origin"))
+
+
+# Sent for every 403 answer, inside the request's context (its id, client address and user
+# agent), with kwargs request and response. custos imports no room: authz receives it and
+# records authorization denials in the audit trail (authz.denials). A receiver's failure is
+# logged, never the request's: the client gets its 403 whatever the recording does.
+request_denied = Signal()
 
 
 class RequestContextMiddleware:
@@ -57,6 +65,12 @@ class RequestContextMiddleware:
                 response = json_error(400, "validation_error", "The request body is too large.")
             else:
                 response = self.get_response(request)
+                if response.status_code == 403:
+                    for receiver, error in request_denied.send_robust(sender=None, request=request,
+                                                                      response=response):
+                        if error is not None:
+                            log.warning("denial not recorded", extra={"receiver": getattr(
+                                receiver, "__qualname__", "?"), "error": type(error).__name__})
             response["X-Request-Id"] = request_id
             for header, value in SECURITY_HEADERS:
                 if header not in response:
