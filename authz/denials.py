@@ -4,12 +4,12 @@ Every 403 `permission_denied` answer is a denial (custos.middleware sends `reque
 for each 403). The event names the principal, the permission it lacked (the object and action
 of the Casbin check that said no, noted by `authz.permissions.allowed`; the route when no
 check was noted) and the domain it asked in. Counting happens in the cache (Redis in
-production, so across processes): per principal, permission and window
-(`CUSTOS_AUTHZ["DENIAL_WINDOW"]`, 60 s), the first denial writes an `authz.denied` event at
-once, and further ones only count, writing another event when the count reaches 10, 100,
-1000, ... (each carrying the count so far). One principal hammering one permission writes at
-most 1 + log10(n) events a window, and varying the tenant or the id does not multiply them:
-neither is part of the key. docs/audit.md states the rule."""
+production, so across processes): per principal, permission and window (60 s;
+settings.CUSTOS_AUTHZ["DENIAL_WINDOW"], env CUSTOS_AUTHZ_DENIAL_WINDOW), the first denial
+writes an `authz.denied` event at once, and further ones only count, writing another event
+when the count reaches 10, 100, 1000, ... (each carrying the count so far). One principal
+hammering one permission writes at most 1 + log10(n) events a window, and varying the tenant
+or the id does not multiply them: neither is part of the key. docs/audit.md states the rule."""
 from __future__ import annotations
 
 import contextvars
