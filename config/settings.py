@@ -135,10 +135,21 @@ CUSTOS_ARGON2 = {
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
      "OPTIONS": {"user_attributes": ("username", "email", "phone")}},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": env_int("CUSTOS_PASSWORD_MIN_LENGTH", 8)}},
+    # NIST SP 800-63B-4: 15 characters when the password is the only factor, 8 with a second one
+    {"NAME": "accounts.validators.MinimumLengthValidator",
+     "OPTIONS": {"min_length": env_int("CUSTOS_PASSWORD_MIN_LENGTH", 8),
+                 "min_length_single_factor": env_int("CUSTOS_PASSWORD_MIN_LENGTH_SINGLE_FACTOR", 15)}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    # zxcvbn's breach and word lists, patterns and context words (accounts/validators.py)
+    {"NAME": "accounts.validators.GuessablePasswordValidator",
+     "OPTIONS": {"min_guesses_log10": env_int("CUSTOS_PASSWORD_MIN_GUESSES_LOG10", 8),
+                 "min_guesses_log10_single_factor": env_int("CUSTOS_PASSWORD_MIN_GUESSES_LOG10_SINGLE_FACTOR", 10),
+                 "context_words": env_list("CUSTOS_PASSWORD_CONTEXT_WORDS", ["custos", "fly"])}},
     {"NAME": "accounts.validators.MaximumLengthValidator"},
+    # optional k-anonymity range check (HIBP's API shape); off unless a URL is set, fails open
+    {"NAME": "accounts.validators.BreachedPasswordValidator",
+     "OPTIONS": {"url": env_str("CUSTOS_BREACHED_PASSWORD_URL", ""),
+                 "timeout": env_int("CUSTOS_BREACHED_PASSWORD_TIMEOUT_MS", 1500) / 1000}},
 ]
 
 # --- HTTP -----------------------------------------------------------------------------------

@@ -67,7 +67,11 @@ def test_bad_authorization_headers(client, signing_key):
 
 
 def test_long_and_unicode_passwords_are_not_truncated(client, signing_key):
-    long_pw = "\u00e9t\u00e9 " * 40  # 160 characters, spaces and Unicode
+    # 167 characters, spaces and Unicode (and no repetition: the password rules refuse that)
+    long_pw = ("L'\u00e9t\u00e9 \u00e0 Krak\u00f3w, un \u00f1and\u00fa danse avec un ping\u00fcino sous la lune; "
+               "\u00fcber die Stra\u00dfe geht ein B\u00e4r, \u00e7\u00e0 et l\u00e0, \u00f8re og \u00e6r\u00f8; "
+               "\u65e5\u672c\u8a9e\u306e\u30d1\u30b9\u30ef\u30fc\u30c9\u3082\u9577\u304f\u3066\u5927\u4e08\u592b"
+               "\u3067\u3059\u3001\u672c\u5f53\u306b\u3002 The end of a long passphrase ")
     r = client.post("/v1/auth/register", data={"username": "longpw", "password": long_pw},
                     content_type="application/json")
     assert r.status_code == 201, r.content

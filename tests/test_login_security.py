@@ -79,6 +79,9 @@ def test_parallel_guesses_cannot_slip_past_the_limit(signing_key, fast_limits):
     assert codes.count(401) <= 4 and codes.count(429) >= 8  # 3 free tries + at most one per delay window
 
 
+FRESH = "a fresh start after the lockout"
+
+
 def test_hard_lock_then_reset_unlocks(api, user, signing_key, fast_limits, mailoutbox):
     for i in range(6):
         time.sleep(0 if i < 3 else 2 ** (i - 3) + 0.05)  # wait out each delay: these are real attempts
@@ -90,7 +93,7 @@ def test_hard_lock_then_reset_unlocks(api, user, signing_key, fast_limits, mailo
     # a lock never blocks password reset, and the reset lifts it
     api.post("/v1/auth/password/reset/request", {"identifier": user.email}, format="json")
     token = re.search(r"token=(\S+)", mailoutbox[-1].body).group(1)
-    assert api.post("/v1/auth/password/reset/confirm", {"token": token, "new_password": "fresh start 2026"},
+    assert api.post("/v1/auth/password/reset/confirm", {"token": token, "new_password": FRESH},
                     format="json").status_code == 204
     user.refresh_from_db()
     assert user.status == User.Status.ACTIVE
@@ -99,7 +102,7 @@ def test_hard_lock_then_reset_unlocks(api, user, signing_key, fast_limits, mailo
     from accounts.security.throttle import reset_for
 
     reset_for("login", f"username:{user.username}")
-    assert _login(api, user.username, "fresh start 2026").status_code == 200
+    assert _login(api, user.username, FRESH).status_code == 200
 
 
 def test_password_spraying_from_one_ip(api, signing_key, settings):
