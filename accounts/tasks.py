@@ -5,13 +5,18 @@ sealed (custos.crypto) so the broker never holds it in the clear. Each task is i
 (it re-checks that what it announces is still valid) and retries with backoff."""
 from __future__ import annotations
 
+import json
 import logging
+import threading
 
 from celery import shared_task
 from django.core.mail import send_mail
+from django.core.signals import request_finished
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from custos import context
 from custos.crypto import unseal
 
 from . import sms
@@ -43,6 +48,65 @@ def send_code(challenge_id: int, sealed_code: str) -> None:
     _deliver(ch.channel, ch.destination, f"Your {SITE} code", template,
              {"code": code, "minutes": max(1, conf().otp_ttl // 60), "purpose": ch.purpose})
     log.info("code sent", extra={"challenge_id": ch.pk, "channel": ch.channel, "purpose": ch.purpose})
+
+
+# ---- after the response ----------------------------------------------------------------------
+_held = threading.local()
+
+
+def after_response(task, *args) -> None:
+    """Run `task` once the current transaction has committed and, inside a request, once its
+    response has gone out, so that none of its work is timed with the answer.
+
+    With a broker, `delay` only publishes and a worker does the work: after commit is enough.
+    With eager Celery (the embedded default), `delay` runs the task right there, inside the
+    request, before the response is written. There the task is held until Django closes the
+    response (request_finished), which the WSGI server does after writing it: the client has
+    its answer while this process does the work (under gunicorn the worker is busy meanwhile,
+    as a Celery worker would be). Outside a request (a command, a test calling a service)
+    there is no answer to wait for, and it runs after commit as usual."""
+    if not task.app.conf.task_always_eager or not context.current().request_id:
+        transaction.on_commit(lambda: task.delay(*args))
+        return
+    transaction.on_commit(lambda: _hold(task, args))
+
+
+def _hold(task, args: tuple) -> None:
+    if getattr(_held, "tasks", None) is None:
+        _held.tasks = []
+    _held.tasks.append((task, args))
+
+
+def _run_held(**_: object) -> None:
+    held, _held.tasks = getattr(_held, "tasks", []), []
+    for task, args in held:
+        try:
+            task.delay(*args)
+        except Exception as exc:  # noqa: BLE001 - the response is gone: log it, never a 500 after the fact
+            log.error("task after the response failed", extra={"task": task.name, "error": type(exc).__name__})
+
+
+request_finished.connect(_run_held, dispatch_uid="accounts.tasks.after_response")
+
+
+@shared_task(**RETRY)
+def reset_request_process(sealed_request: str) -> None:
+    """The part of a password-reset request that depends on whether the account exists (the
+    lookup, the link, the audit event, the mail), after the request was answered. The client's
+    context comes along, so the audit event names the address and agent that asked."""
+    from .services.passwords import password_reset_issue
+
+    request = json.loads(unseal(sealed_request))
+    token = context.set_current(context.RequestContext(**request["context"]))
+    try:
+        issued = password_reset_issue(identifier=request["identifier"])
+    finally:
+        context.reset(token)
+    if not issued:
+        # the mail a known account gets is rendered for nobody too, and sent nowhere: this
+        # worker (the web process itself with eager Celery) stays about as busy either way
+        render_to_string("accounts/reset_email.txt", {"site": SITE, "link": conf().reset_url.format(token="-" * 43),
+                                                      "minutes": conf().reset_token_ttl // 60})
 
 
 @shared_task(**RETRY)

@@ -48,6 +48,14 @@ for i in range(int(sys.argv[1])):
 """.replace("PASSWORD", repr(PASSWORD))
 
 
+COUNT_LINKS = """
+import django
+django.setup()
+from accounts.models import PasswordResetToken
+print(PasswordResetToken.objects.count())
+"""
+
+
 def mann_whitney_u(a: list[float], b: list[float]) -> tuple[float, float]:
     """Two-sided Mann-Whitney U test, normal approximation with tie and continuity
     correction (what scipy.stats.mannwhitneyu(method="asymptotic") computes). Returns (U of a, p)."""
@@ -108,10 +116,14 @@ def run(args: argparse.Namespace) -> dict:
                                    "--log-level", "warning", "--no-control-socket"],
                                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            return measure(f"http://127.0.0.1:{port}", args)
+            out = measure(f"http://127.0.0.1:{port}", args)
         finally:
             server.terminate()
             server.wait(20)
+        # the work did happen, only after the answers: one link per request for a known account
+        count = subprocess.run([PY, "-c", COUNT_LINKS], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+        out["links"] = int(count.stdout.strip().splitlines()[-1])
+        return out
     finally:
         shutil.rmtree(var_dir, ignore_errors=True)
 
@@ -142,7 +154,7 @@ def measure(base: str, args: argparse.Namespace) -> dict:
         # one probe's after-work does not land on the next one's clock
         time.sleep(args.gap_ms / 1000)
     u, p = mann_whitney_u(times["known"], times["unknown"])
-    return {"times": times, "u": u, "p": p, "statuses": sorted(statuses)}
+    return {"times": times, "u": u, "p": p, "statuses": sorted(statuses), "known_sent": args.warmup + args.samples}
 
 
 def main() -> None:
@@ -162,6 +174,7 @@ def main() -> None:
         q = statistics.quantiles(xs, n=10)
         print(f"  {name:8} median {statistics.median(xs):6.2f} ms   p10 {q[0]:6.2f}   p90 {q[-1]:6.2f}   "
               f"mean {statistics.fmean(xs):6.2f}")
+    print(f"  reset links issued: {out['links']} for {out['known_sent']} requests for known accounts")
     verdict = "no evidence of a difference" if out["p"] > 0.05 else "THE TIMINGS DIFFER"
     print(f"  Mann-Whitney U = {out['u']:.0f}, two-sided p = {out['p']:.3g}: {verdict} (alpha 0.05)")
     sys.exit(0 if out["p"] > 0.05 else 1)
