@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run lint test test-services system-deps migrate bench bench-quick schema clean
+.PHONY: run lint test test-services system-deps migrate bench bench-quick bench-reset schema clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,11 @@ bench: $(VENV)/.installed-test+mysql
 bench-quick: $(VENV)/.installed-test+mysql
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m bench.run --quick
+
+# Does a reset request's timing tell whether the account exists? Mann-Whitney U, p > 0.05 passes
+# (bench/reset_timing.py: the embedded default under gunicorn, no services).
+bench-reset: $(VENV)/.installed-test
+	$(PY) -m bench.reset_timing
 
 schema: $(VENV)/.installed-base
 	$(PY) manage.py spectacular --file docs/openapi.yaml --validate
