@@ -6,6 +6,7 @@ import time
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.dispatch import Signal
 
 from . import context
@@ -86,11 +87,35 @@ class RequestContextMiddleware:
             context.reset(token)
 
 
+class NullOriginMiddleware:
+    """Lets Django's CSRF protection work on pages served with `Referrer-Policy: no-referrer`.
+
+    Under that policy a browser sends `Origin: null` with every form POST, even to the page's
+    own origin (Fetch, "serializing a request origin"), and Django's CSRF check refuses a
+    null Origin. The same browsers say where a request came from in `Sec-Fetch-Site`, a header
+    no page can set: when it says `same-origin`, the null Origin is replaced by this site's
+    origin before the check. The CSRF token is required as before; any other null Origin is
+    left for Django to refuse."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        meta = request.META
+        if meta.get("HTTP_ORIGIN") == "null" and meta.get("HTTP_SEC_FETCH_SITE") == "same-origin":
+            try:
+                meta["HTTP_ORIGIN"] = f"{request.scheme}://{request.get_host()}"
+            except DisallowedHost:
+                pass  # a host we do not serve: Django answers it
+        return self.get_response(request)
+
+
 ADMIN_PREFIXES = ("/admin", "/static/", "/api/docs")
 ADMIN_STACK = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "custos.middleware.NullOriginMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

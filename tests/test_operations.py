@@ -81,3 +81,25 @@ def test_referrer_policy_is_no_referrer_everywhere(client, signing_key):
                "SERVER_NAME": "x", "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
     b"".join(application(environ, lambda status, headers: captured.update(headers)))
     assert captured["Referrer-Policy"] == "no-referrer"
+
+
+def test_admin_forms_survive_no_referrer_and_still_need_their_token(db):
+    """Under no-referrer a browser posts the admin's own forms with `Origin: null`; the admin
+    takes that as same-origin only when `Sec-Fetch-Site` says so, and the CSRF token is
+    required either way."""
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    assert browser.get("/admin/login/").status_code == 200
+    token = browser.cookies["csrftoken"].value
+    form = {"username": "nobody", "password": "wrong", "csrfmiddlewaretoken": token}
+
+    def post(data, **headers):
+        return browser.post("/admin/login/", data, **headers).status_code
+
+    own = {"HTTP_ORIGIN": "null", "HTTP_SEC_FETCH_SITE": "same-origin"}
+    assert post(form, **own) == 200  # the form again, with "wrong credentials": CSRF passed
+    assert post({**form, "csrfmiddlewaretoken": "x" * 64}, **own) == 403  # the token still counts
+    assert post(form, HTTP_ORIGIN="null") == 403  # a null origin nobody vouches for
+    assert post(form, HTTP_ORIGIN="null", HTTP_SEC_FETCH_SITE="cross-site") == 403
+    assert post(form, HTTP_ORIGIN="https://evil.example", HTTP_SEC_FETCH_SITE="same-origin") == 403
