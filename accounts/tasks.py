@@ -5,6 +5,7 @@ sealed (custos.crypto) so the broker never holds it in the clear. Each task is i
 (it re-checks that what it announces is still valid) and retries with backoff."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -97,7 +98,9 @@ def reset_request_process(sealed_request: str) -> None:
     from .services.passwords import password_reset_issue
 
     request = json.loads(unseal(sealed_request))
-    token = context.set_current(context.RequestContext(**request["context"]))
+    # only the fields this version knows: a task queued by an older or newer release still runs
+    known = {f.name for f in dataclasses.fields(context.RequestContext)}
+    token = context.set_current(context.RequestContext(**{k: v for k, v in request["context"].items() if k in known}))
     try:
         issued = password_reset_issue(identifier=request["identifier"])
     finally:
