@@ -211,3 +211,24 @@ def admin_users(*, tenant_ids: list[int] | None, tenant_id: int | None = None, s
         # prefix match: each side is an index range on the unique indexes
         qs = qs.filter(Q(username__startswith=q.casefold()) | Q(email__istartswith=q) | Q(phone__startswith=q))
     return qs
+
+
+# Read by every refresh (sessions_app.services.refresh_rotate), whose own lookup names only
+# sessions_app's tables: one primary-key read of what a token pair carries. Plain SQL, as
+# the ORM's query building cost more than the read itself on this path. The columns are in
+# the model's order, the order Model.from_db takes them in (tests/test_plain_sql.py).
+_TOKEN_SUBJECT = ("SELECT id, username, user_type, tenant_id, status, token_version FROM users "
+                  "WHERE id = %s AND status = %s")
+_TOKEN_SUBJECT_NAMES = ["id", "username", "user_type", "tenant_id", "status", "token_version"]
+
+
+def user_token_subject(*, user_id: int) -> User | None:
+    """The user a token pair is issued to, if the account is active: the fields of
+    `user_public` and `token_version` (the access token's `ver`), every other field deferred;
+    None for a frozen, locked, deleted or merged account, or none at all."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(_TOKEN_SUBJECT, [user_id, User.Status.ACTIVE])
+        row = cur.fetchone()
+    return User.from_db(connection.alias, _TOKEN_SUBJECT_NAMES, row) if row is not None else None

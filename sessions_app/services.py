@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.models import User
 from accounts.selectors import user_public
@@ -22,7 +23,7 @@ from audit.services import Actor, event_record
 from authz.selectors import token_roles
 from custos import context, metrics
 from custos.exceptions import NotFound
-from custos.sql import aware_datetime, insert_later, write_later
+from custos.sql import aware_datetime, execute_together, insert_later, write_later
 
 from .conf import conf
 from .errors import RefreshTokenInvalid, RefreshTokenReused
@@ -139,14 +140,21 @@ def _end_sessions(sessions: list[Session], *, reason: str, now: datetime) -> int
     return len(ids)
 
 
-_REFRESH_LOOKUP = """
-SELECT t.id, t.is_used, s.id, s.session_id, s.tenant_id, s.amr, s.auth_time,
-       u.id, u.username, u.tenant_id, u.user_type, u.status, u.token_version
-FROM refresh_tokens t
-JOIN sessions s ON s.id = t.session_ref_id
-JOIN users u ON u.id = t.user_id
-WHERE t.token_hash = %s AND t.revoked_at IS NULL AND t.expires_at > %s AND s.revoked = %s AND u.status = %s
-"""
+# The refresh names only this room's tables; the user it is issued to comes from accounts
+# (accounts.selectors.user_token_subject), a statement of its own where a join with `users`
+# used to be. The rotation's own statements pay for it: the spending travels with the
+# lookup, the successor's INSERT with the session's UPDATE, one execute each
+# (custos.sql.execute_together), so a refresh is as many executes and round trips as before
+# and one primary-key read more for MariaDB (measured in docs/design.md, "Hot paths").
+_SPEND = ("UPDATE refresh_tokens SET is_used = %s, used_at = %s "
+          "WHERE token_hash = %s AND is_used = %s AND revoked_at IS NULL AND expires_at > %s")
+_REFRESH_LOOKUP = ("SELECT t.id, t.user_id, s.id, s.session_id, s.tenant_id, s.amr, s.auth_time "
+                   "FROM refresh_tokens t JOIN sessions s ON s.id = t.session_ref_id "
+                   "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND t.expires_at > %s AND s.revoked = %s")
+_SUCCESSOR = ("INSERT INTO refresh_tokens (user_id, token_hash, is_used, expires_at, created_at, session_ref_id, "
+              "parent_id) VALUES (%s, %s, %s, %s, %s, %s, %s)")
+_POINT_AT_SUCCESSOR = ("UPDATE sessions SET refresh_token_id = (SELECT id FROM refresh_tokens WHERE token_hash = %s), "
+                       "last_seen_at = %s WHERE id = %s AND revoked = %s")
 
 
 def refresh_rotate(*, raw: str) -> TokenPair:
@@ -157,10 +165,10 @@ def refresh_rotate(*, raw: str) -> TokenPair:
     (derived) successor while the grace window lasts and the successor is unused; otherwise the
     token was replayed and its whole session is revoked.
 
-    The winner's path is every refresh of every client, so it is four statements of plain SQL
-    (the ORM's query building cost more than the database's work here), in three round trips
-    on MariaDB: the successor's INSERT travels with the session UPDATE, START TRANSACTION with
-    the lookup (custos.db.mysql)."""
+    The winner's path is every refresh of every client, so it is plain SQL (the ORM's query
+    building cost more than the database's work here), in three executes and as many round
+    trips on MariaDB before the COMMIT: START TRANSACTION, the spending and the lookup; the
+    user (accounts' read); the successor's INSERT and the session's UPDATE."""
     if not isinstance(raw, str) or not raw or len(raw) > 512:
         raise RefreshTokenInvalid()
     h = token_hash(raw)
@@ -170,35 +178,34 @@ def refresh_rotate(*, raw: str) -> TokenPair:
         now = timezone.now()
         db_now = ops.adapt_datetimefield_value(now)
         with connection.cursor() as cur:
-            cur.execute(_REFRESH_LOOKUP, [h, db_now, False, User.Status.ACTIVE])
+            # Lock order, everywhere a session's tokens change: its token rows first, then the
+            # session row (see _end_sessions). A winner and a loser revoking the family in the
+            # other order would deadlock on MariaDB; SQLite serializes writers anyway. The
+            # spending comes first: whatever the lookup then finds wrong rolls it back.
+            spent, _ = execute_together(cur, (_SPEND, [True, db_now, h, False, db_now]),
+                                        (_REFRESH_LOOKUP, [h, db_now, False]))
             found = cur.fetchone()
-            if found is None:
+            # Every way an account stops being active (freeze, lock, delete) and every
+            # token_version bump ends its sessions in the same transaction (accounts' signal,
+            # sessions_app.receivers), so a live session already implies an active user; the
+            # selector checks the status again all the same, at no cost in its read.
+            user = account_selectors.user_token_subject(user_id=found[1]) if found is not None else None
+            if user is None:
                 metrics.REFRESHES.labels("invalid").inc()
                 raise RefreshTokenInvalid()
-            (token_id, _, sess_pk, sid, sess_tenant, amr, auth_time,
-             user_id, username, user_tenant, user_type, status, version) = found
+            token_id, user_id, sess_pk, sid, sess_tenant, amr, auth_time = found
             session = Session(id=sess_pk, session_id=sid, tenant_id=sess_tenant, user_id=user_id,
                               amr=json.loads(amr) if isinstance(amr, str) else (amr or []),
                               auth_time=aware_datetime(auth_time))
-            user = User(id=user_id, username=username, tenant_id=user_tenant, user_type=user_type, status=status,
-                        token_version=version)
-            # Lock order, everywhere a session's tokens change: its token rows first, then the
-            # session row (see _end_sessions). A winner and a loser revoking the family in the
-            # other order would deadlock on MariaDB; SQLite serializes writers anyway.
             successor = _successor_of(raw)
-            cur.execute("UPDATE refresh_tokens SET is_used = %s, used_at = %s WHERE id = %s AND is_used = %s",
-                        [True, db_now, token_id, False])
-            if cur.rowcount == 1:
+            if spent == 1:
                 expires_at = now + timedelta(seconds=c.refresh_ttl)
                 successor_hash = token_hash(successor)
-                # the INSERT travels with the UPDATE that needs its row (custos.sql.write_later)
-                write_later("INSERT INTO refresh_tokens (user_id, token_hash, is_used, expires_at, created_at, "
-                            "session_ref_id, parent_id) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                            [user_id, successor_hash, False, ops.adapt_datetimefield_value(expires_at), db_now,
-                             sess_pk, token_id])
-                cur.execute("UPDATE sessions SET refresh_token_id = (SELECT id FROM refresh_tokens WHERE token_hash = %s),"
-                            " last_seen_at = %s WHERE id = %s AND revoked = %s", [successor_hash, db_now, sess_pk, False])
-                if cur.rowcount != 1:
+                _, pointed = execute_together(
+                    cur, (_SUCCESSOR, [user_id, successor_hash, False, ops.adapt_datetimefield_value(expires_at),
+                                       db_now, sess_pk, token_id]),
+                    (_POINT_AT_SUCCESSOR, [successor_hash, db_now, sess_pk, False]))
+                if pointed != 1:
                     raise RefreshTokenInvalid()  # revoked meanwhile: roll the rotation back
                 metrics.REFRESHES.labels("success").inc()
                 return _pair(user=user, session=session, refresh_raw=successor, refresh_expires_at=expires_at,

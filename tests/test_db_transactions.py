@@ -16,7 +16,7 @@ from accounts.models import User
 from audit.models import AuditEvent
 from audit.services import Actor, event_record
 from custos.db import DeferredWriteFailed
-from custos.sql import insert, insert_later, update_later, write_later
+from custos.sql import execute_together, insert, insert_later, update_later, write_later
 from sessions_app.models import RefreshToken, Session
 from tests.conftest import login
 from tests.factories import UserFactory
@@ -198,6 +198,27 @@ def test_a_new_sessions_rows_point_at_each_other(signing_key):
     assert token.expires_at > timezone.now() and token.parent_id is None
 
 
+def test_statements_executed_together_give_each_row_count_and_the_last_ones_rows():
+    users = [UserFactory(), UserFactory()]
+    with transaction.atomic(), connection.cursor() as cur:
+        counts = execute_together(cur, ("UPDATE users SET status_reason = %s WHERE id IN (%s, %s)",
+                                        ["t", users[0].pk, users[1].pk]),
+                                  ("UPDATE users SET status_reason = %s WHERE id = %s", ["u", -1]),
+                                  ("SELECT status_reason FROM users WHERE id = %s", [users[0].pk]))
+        assert counts[:2] == [2, 0]
+        assert list(cur.fetchall()) == [("t",)]
+
+
+def test_a_failing_statement_executed_together_raises_its_own_error_and_stops_there():
+    first, second = UserFactory(), UserFactory()
+    with pytest.raises(IntegrityError):
+        with transaction.atomic(), connection.cursor() as cur:
+            execute_together(cur, ("UPDATE users SET status_reason = %s WHERE id = %s", ["changed", first.pk]),
+                             ("UPDATE users SET username = %s WHERE id = %s", [first.username, second.pk]),
+                             ("UPDATE users SET status_reason = %s WHERE id = %s", ["changed", second.pk]))
+    assert set(User.objects.values_list("status_reason", flat=True)) == {""}  # nothing half-written
+
+
 @pytest.fixture
 def packets():
     """What the driver sends from here on: queries, and the COMMIT/ROLLBACK/autocommit calls
@@ -251,3 +272,19 @@ def test_a_password_sign_in_is_three_round_trips_to_mariadb(api, signing_key, pa
     assert session.user_id == user.pk and session.refresh_token_id is not None
     assert AuditEvent.objects.filter(action="login.succeeded", subject_user_id=user.pk).count() == 2
     assert uuid.UUID(body["session_id"])
+
+
+@mariadb_only
+def test_a_refresh_is_four_round_trips_and_names_no_other_rooms_table(api, signing_key, packets):
+    UserFactory(username="packets")
+    first = login(api, "packets")
+    packets.clear()
+    r = api.post("/v1/auth/refresh", {"refresh_token": first["refresh_token"]}, format="json")
+    assert r.status_code == 200, r.content
+    # the spending and the lookup; the user (accounts' read); the successor and the session; COMMIT
+    assert len(packets) == 4, packets
+    assert packets[0].startswith("START TRANSACTION;\nUPDATE refresh_tokens") and "JOIN sessions" in packets[0]
+    assert packets[1].startswith("SELECT") and "FROM users" in packets[1]
+    assert packets[2].startswith("INSERT INTO refresh_tokens") and "UPDATE sessions" in packets[2]
+    assert packets[3] == "COMMIT"
+    assert not any("users" in p for i, p in enumerate(packets) if i != 1)  # sessions_app's SQL names its own tables

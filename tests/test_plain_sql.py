@@ -37,6 +37,22 @@ def test_identifier_read_matches_the_orm_field_by_field():
     assert again.has_mfa is False and again.tenant_status == "disabled"
 
 
+def test_token_subject_read_matches_the_orm_and_only_for_active_accounts():
+    tenant = Tenant.objects.create(name="subject")
+    user = UserFactory(username="subject", tenant=tenant, user_type="partner")
+    User.objects.filter(pk=user.pk).update(token_version=7)
+    found = selectors.user_token_subject(user_id=user.pk)
+    orm = User.objects.get(pk=user.pk)
+    for name in ("id", "username", "tenant_id", "user_type", "status", "token_version"):
+        assert getattr(found, name) == getattr(orm, name) and type(getattr(found, name)) is type(getattr(orm, name))
+    assert selectors.user_public(found) == selectors.user_public(orm)
+    assert found.get_deferred_fields() >= {"password", "email", "is_superuser"}  # a partial row is not saved whole
+    for status in ("disabled", "locked", "deleted", "merged"):
+        User.objects.filter(pk=user.pk).update(status=status)
+        assert selectors.user_token_subject(user_id=user.pk) is None, status
+    assert selectors.user_token_subject(user_id=user.pk + 1000) is None
+
+
 def test_email_is_matched_without_case_and_wildcards_match_nothing():
     user = UserFactory(username="wild", email="axb@example.com")
     assert selectors.user_by_identifier("email", "AXB@example.com").pk == user.pk

@@ -153,3 +153,74 @@ def test_refresh_rereads_roles(api, user, signing_key):
     grant(user, "auditor")
     p1 = refresh(api, p0["refresh_token"]).json()
     assert jwt.decode(p1["access_token"], options={"verify_signature": False})["roles"] == ["auditor"]
+
+
+# ---- whom a refresh is issued to: accounts' read, not a join ------------------------------------
+def test_refresh_answers_with_the_users_current_fields(api, signing_key):
+    """The user comes from accounts at every refresh, not from the sign-in: a rename by staff
+    shows in the next refresh, and `ver` is the account's current token_version."""
+    import jwt
+
+    from accounts.models import Tenant, User
+    from accounts.services import admin_user_update
+    from audit.services import Actor
+    from tests.factories import UserFactory
+
+    tenant = Tenant.objects.create(name="acme-refresh")
+    user = UserFactory(username="before", tenant=tenant)
+    User.objects.filter(pk=user.pk).update(token_version=3)  # kicked three times before this session
+    p0 = login(api, "before")
+    admin_user_update(user_id=user.pk, data={"username": "after", "user_type": "partner"}, actor=Actor.system("t"))
+    r = refresh(api, p0["refresh_token"])
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert body["user"] == {"id": user.pk, "username": "after", "tenant_id": tenant.pk, "user_type": "partner",
+                            "status": "active"}
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["ver"] == 3 and claims["sub"] == str(user.pk) and claims["tid"] == tenant.pk
+    assert api.get("/v1/users/me", **bearer(body["access_token"])).status_code == 200
+
+
+@pytest.mark.parametrize("status", ["disabled", "locked", "deleted", "merged"])
+def test_an_account_that_is_not_active_cannot_refresh_even_with_a_live_session(api, user, signing_key, status):
+    """Every lifecycle move ends the sessions (the next test), so a live session implies an
+    active account; accounts' read checks the status all the same. Here the status is set
+    behind the lifecycle's back: the refresh is refused and its token is not spent."""
+    from accounts.models import User
+
+    p0 = login(api, user.username)
+    User.objects.filter(pk=user.pk).update(status=status)
+    r = refresh(api, p0["refresh_token"])
+    assert r.status_code == 401 and r.json()["error"]["code"] == "refresh_token_invalid"
+    token = RefreshToken.objects.get(token_hash=token_hash(p0["refresh_token"]))
+    assert not token.is_used and token.used_at is None  # the spending rolled back
+    assert RefreshToken.objects.filter(session__session_id=p0["session_id"]).count() == 1
+    User.objects.filter(pk=user.pk).update(status="active")
+    assert refresh(api, p0["refresh_token"]).status_code == 200
+
+
+def test_every_move_away_from_active_ends_the_sessions(api, signing_key):
+    """What the refresh relies on: no account leaves the active state, and no token_version
+    changes, while one of its sessions lives."""
+    from accounts.models import Tenant, User
+    from accounts.services import TRANSITIONS, tenant_disable, user_token_version_bump, user_transition
+    from audit.services import Actor
+    from tests.factories import UserFactory
+
+    for action, (_, target, _, kicks) in TRANSITIONS.items():
+        assert kicks or target == User.Status.ACTIVE, action
+    tenant = Tenant.objects.create(name="acme-moves")
+    user = UserFactory(tenant=tenant)
+    actor = Actor.system("t")
+    for move in ("lock", "freeze", "bump", "tenant_disable", "delete"):  # delete last: it scrubs the password
+        User.objects.filter(pk=user.pk).update(status=User.Status.ACTIVE)
+        Tenant.objects.filter(pk=tenant.pk).update(status=Tenant.Status.ACTIVE)
+        pair = login(api, user.username)
+        if move == "bump":
+            user_token_version_bump(user_id=user.pk, actor=actor, reason="t")
+        elif move == "tenant_disable":
+            tenant_disable(tenant_id=tenant.pk, actor=actor)
+        else:
+            user_transition(user_id=user.pk, action=move, actor=actor)
+        assert Session.objects.get(session_id=pair["session_id"]).revoked, move
+        assert refresh(api, pair["refresh_token"]).status_code == 401, move

@@ -96,6 +96,7 @@ def send_packet(db: DatabaseWrapper, cursor: Any, head: list[str], last: str | N
 
 class DatabaseWrapper(DatabaseWrapperMixin, base.DatabaseWrapper):
     CURSOR_CLASS = CursorWrapper
+    multi_statements = True  # several statements in one execute (custos.sql.execute_together)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
