@@ -139,23 +139,6 @@ def send_contact_changed(channel: str, sealed_old_address: str, what: str, maske
              {"what": what, "masked": masked_new, "code": "-", "minutes": 0})
 
 
-@shared_task(**RETRY)
-def send_security_notice(user_id: int, reasons: list[str]) -> None:
-    """Tell the user about a sign-in that looked unusual but was let through."""
-    from .models import User
-
-    user = User.objects.filter(pk=user_id).first()
-    if user is None or not user.email:
-        return
-    _deliver("email", user.email, f"New sign-in to your {SITE} account", "accounts/security_notice_email.txt",
-             {"reasons": [REASON_TEXT.get(r, r) for r in reasons]})
-
-
-REASON_TEXT = {"new_device": "a device or browser you have not used before", "new_country": "a new country",
-               "impossible_travel": "a place too far from your last sign-in", "failure_burst":
-               "right after several failed attempts", "too_many_sessions": "while many sessions are open"}
-
-
 @shared_task(acks_late=True)
 def purge_deleted_identifiers() -> int:
     """Free the username, email and phone of accounts deleted longer ago than the retention

@@ -98,13 +98,14 @@ class Signed:
 
 
 # ---- first factors -----------------------------------------------------------------------------
-def _identifier_key(identifier: object) -> str:
-    """The throttling key of an identifier: normalized when it parses, so "Alice" and
-    "alice" share a counter, and the same shape for accounts that do not exist."""
+def _identifier_key(identifier: object, kind: tuple[str, str] | None) -> str:
+    """The throttling key of an identifier that names no account: normalized when it parses,
+    so "Alice" and "alice" share a counter."""
     if not isinstance(identifier, str):
         return "?"
-    kind = account_identifiers.classify(identifier)
-    return f"{kind[0]}:{kind[1]}" if kind else f"raw:{identifier.strip().casefold()[:254]}"
+    if kind is None:
+        return f"raw:{identifier.strip().casefold()[:254]}"
+    return f"{kind[0]}:{kind[1].casefold()}"  # addresses match without regard to case
 
 
 def _guard(scope: str, subject: str, *, method: str, channel: Channel,
@@ -157,16 +158,19 @@ def _refused(*, user: User | None, method: str, code: str, channel: Channel) -> 
 
 @cachebatch.batch()  # the counters it forgives and the stale /users/me leave in one round trip
 def password(*, identifier: str, password: str, channel: Channel = API) -> Signed:
-    def target() -> User | None:
-        kind = account_identifiers.classify(identifier)
-        return account_selectors.user_by_identifier(*kind) if kind else None
-
-    guard = _guard("login", _identifier_key(identifier), method="password", channel=channel, target=target)
+    # The account is read first so that the attempt counts on its own counter, whichever of
+    # its identifiers was typed (and re-authentication and password change count there too);
+    # an identifier that names no account is counted under itself, exactly alike.
+    kind = account_identifiers.classify(identifier) if isinstance(identifier, str) else None
+    account = account_selectors.user_by_identifier(*kind) if kind else None
+    subject = throttle.login_subject(user_id=account.pk if account else None,
+                                     identifier_key=_identifier_key(identifier, kind))
+    guard = _guard("login", subject, method="password", channel=channel, target=lambda: account)
     try:
-        user = account_services.credentials_verify(identifier=identifier, password=password)
+        user = account_services.credentials_check(user=account, password=password)
     except InvalidCredentials as exc:
         count = guard.failed()
-        _failed(user=target(), method="password", code=exc.code, count=count, channel=channel)
+        _failed(user=account, method="password", code=exc.code, count=count, channel=channel)
         raise
     except CustosError as exc:
         guard.not_a_guess()  # the right password of a disabled account: not a guess to count

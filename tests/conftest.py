@@ -130,9 +130,9 @@ def _audit_trail_holds_no_secrets(request, monkeypatch, _django_db_helper):
     monkeypatch.setattr(otp, "_code_hash", lambda key, code: (keep(code, _CODES, 6), real_code_hash(key, code))[1])
     real_reset_hash = passwords.sha256_hex
     monkeypatch.setattr(passwords, "sha256_hex", lambda token: (keep(token), real_reset_hash(token))[1])
-    real_verify = account_services.credentials_verify
-    monkeypatch.setattr(account_services, "credentials_verify",
-                        lambda **kw: (keep(kw.get("password")), real_verify(**kw))[1])
+    real_check = account_services.credentials_check
+    monkeypatch.setattr(account_services, "credentials_check",
+                        lambda **kw: (keep(kw.get("password")), real_check(**kw))[1])
     real_key = authz_services.service_key_create
     monkeypatch.setattr(authz_services, "service_key_create",
                         lambda **kw: (lambda out: (keep(out[1]), keep(out[1].split(".", 1)[1]), out)[2])(

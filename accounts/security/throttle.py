@@ -154,6 +154,18 @@ class Guard:
         _decr(self.fail_key)
 
 
+def login_subject(*, user_id: int | None, identifier_key: str) -> str:
+    """The sign-in counter's subject: the account's own when the identifier names one, so its
+    username, email and phone (and re-authentication, and a password change) all spend one
+    allowance; the identifier as typed otherwise, counted exactly alike."""
+    return f"user:{user_id}" if user_id is not None else identifier_key
+
+
+def account_guard(user_id: int, ip: str | None) -> Guard:
+    """The sign-in's per-account counter, for the other doors that take the password."""
+    return Guard("login", login_subject(user_id=user_id, identifier_key=""), ip)
+
+
 def reset_for(scope: str, subject: str) -> None:
     key = f"bf:{scope}:{_h(subject)}"
     cache.delete_many([key, f"{key}:slot"])

@@ -1,6 +1,6 @@
 """accounts' write side, one module per capability; import from here."""
 from .addresses import address_proven
-from .credentials import credentials_verify, user_mark_login
+from .credentials import credentials_check, credentials_verify, user_mark_login
 from .lifecycle import TRANSITIONS, deleted_identifiers_free, user_token_version_bump, user_transition
 from .otp import otp_issue, otp_verify
 from .passwords import password_change, password_invite, password_reset_confirm, password_reset_request
@@ -18,7 +18,8 @@ from .registration import (
 from .tenants import tenant_create, tenant_disable, tenant_enable, tenant_rename
 
 __all__ = [
-    "credentials_verify", "user_mark_login", "TRANSITIONS", "deleted_identifiers_free", "user_token_version_bump",
+    "credentials_check", "credentials_verify", "user_mark_login",
+    "TRANSITIONS", "deleted_identifiers_free", "user_token_version_bump",
     "user_transition", "otp_issue", "otp_verify", "password_change", "password_invite", "password_reset_confirm",
     "password_reset_request", "contact_change_finish", "contact_change_start", "profile_update",
     "admin_user_create", "admin_user_update", "normalize_identifiers", "password_check_policy", "user_create",

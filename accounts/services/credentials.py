@@ -35,7 +35,12 @@ def credentials_verify(*, identifier: str, password: str) -> User:
     more often than it saved (bench: 6% idle against 3.5%, and fewer sign-ins a second),
     and it read an account's history for wrong passwords too."""
     kind = identifiers.classify(identifier) if isinstance(identifier, str) else None
-    user = selectors.user_by_identifier(*kind) if kind else None
+    return credentials_check(user=selectors.user_by_identifier(*kind) if kind else None, password=password)
+
+
+def credentials_check(*, user: User | None, password: str) -> User:
+    """credentials_verify for a caller that has read the account already (the sign-in flow
+    reads it first to count the attempt on the account's own counter): None for no account."""
     if user is None or not user.has_usable_password():
         _spend_one_hash(password)
         raise InvalidCredentials()

@@ -18,7 +18,7 @@ from custos import context
 from custos.crypto import seal, sha256_hex
 from custos.exceptions import NotFound, ValidationFailed
 
-from .. import identifiers, selectors
+from .. import identifiers, notices, selectors
 from ..conf import conf
 from ..errors import ResetTokenInvalid
 from ..models import PasswordResetToken, User
@@ -37,9 +37,38 @@ def _new_password_check(user: User, password: str) -> None:
         raise _validation("new_password", exc) from exc
 
 
-@transaction.atomic
 def password_change(*, user_id: int, current_password: str, new_password: str, keep_session_id: str | None,
                     actor: Actor) -> None:
+    """The current password is checked on the sign-in's per-account counter (a stolen access
+    token must not be a password oracle), outside the change's transaction so that a wrong
+    guess stays counted and audited."""
+    from ..security import throttle
+
+    guard = throttle.account_guard(user_id, context.current().ip)
+    guard.begin()
+    try:
+        _password_change(user_id=user_id, current_password=current_password, new_password=new_password,
+                         keep_session_id=keep_session_id, actor=actor)
+    except ValidationFailed as exc:
+        if exc.reasons != [WRONG_CURRENT]:
+            guard.not_a_guess()  # the current password was right; the new one was refused
+            raise
+        count = guard.failed()
+        event_record(action=Action.REAUTH_FAILED, actor=actor, result=Result.FAILURE, subject_user_id=user_id,
+                     metadata={"method": "pwd", "during": "password_change", "consecutive": count})
+        raise
+    except Exception:
+        guard.not_a_guess()  # never judged: not a guess to count
+        raise
+    guard.succeeded()
+
+
+WRONG_CURRENT = "current_password_incorrect"
+
+
+@transaction.atomic
+def _password_change(*, user_id: int, current_password: str, new_password: str, keep_session_id: str | None,
+                     actor: Actor) -> None:
     user = User.objects.select_for_update().filter(pk=user_id).first()
     if user is None:
         raise NotFound()
@@ -51,12 +80,13 @@ def password_change(*, user_id: int, current_password: str, new_password: str, k
     if not ok:
         raise ValidationFailed("The current password is not correct.",
                                fields={"current_password": ["The current password is not correct."]},
-                               reasons=["current_password_incorrect"])
+                               reasons=[WRONG_CURRENT])
     _new_password_check(user, new_password)
     user.set_password(new_password)
     user.save(update_fields=["password", "updated_at"])
     password_changed.send(sender=User, user_id=user.pk, keep_session_id=keep_session_id)
     event_record(action=Action.PASSWORD_CHANGED, actor=actor, subject_user_id=user.pk, tenant_id=user.tenant_id)
+    notices.notify(user_id=user.pk, kind="password_changed")
 
 
 def _issue_link(user: User, purpose: str, ttl: int) -> PasswordResetToken:
@@ -84,8 +114,23 @@ def password_reset_request(*, identifier: object) -> None:
     from ..tasks import after_response, reset_request_process
 
     value = identifier if isinstance(identifier, str) and len(identifier) <= 254 else ""
+    _reset_limits(value)
     payload = {"identifier": value, "context": dataclasses.asdict(context.current())}
     after_response(reset_request_process, seal(json.dumps(payload)))
+
+
+def _reset_limits(identifier: str) -> None:
+    """Reset requests per client IP and per identifier as typed (normalized, never looked up:
+    a known account and a missing one are limited alike), 429 with Retry-After beyond."""
+    from ..security import throttle
+
+    ip = context.current().ip
+    if ip:
+        throttle.counted_limit(f"reset:ip:{ip}", conf().reset_ip_per_hour, 3600)
+    kind = identifiers.classify(identifier) if identifier else None
+    # addresses match without regard to case (accounts.selectors), so they count that way too
+    key = f"{kind[0]}:{kind[1].casefold()}" if kind else f"raw:{identifier.strip().casefold()}"
+    throttle.counted_limit(f"reset:dest:{key}", conf().reset_dest_per_hour, 3600)
 
 
 @transaction.atomic
@@ -137,6 +182,12 @@ def password_reset_confirm(*, token: object, new_password: object) -> None:
     if not PasswordResetToken.objects.filter(pk=row.pk, used_at__isnull=True, voided_at__isnull=True).update(
             used_at=now):
         raise ResetTokenInvalid()  # a parallel confirm won
+    if row.purpose == "reset" and user.email_verified_at is None:
+        # The link reached a mailbox the account never proved it holds: whoever registered it
+        # loses its second factors and sessions before the mailbox's owner sets a password.
+        from .addresses import address_proven
+
+        user = address_proven(user_id=user.pk, field="email", actor=Actor.user(user.pk), proof="password_reset")
     user.set_password(new_password)
     fields = ["password", "updated_at"]
     if row.purpose == "invite" and user.email_verified_at is None:
@@ -154,3 +205,11 @@ def password_reset_confirm(*, token: object, new_password: object) -> None:
     user_token_version_bump(user_id=user.pk, actor=Actor.user(user.pk), reason="password_reset")
     event_record(action=Action.PASSWORD_RESET, actor=Actor.user(user.pk), subject_user_id=user.pk,
                  tenant_id=user.tenant_id, metadata={"via": row.purpose})
+    if row.purpose == "reset":
+        notices.notify(user_id=user.pk, kind="password_changed")
+    # whoever holds the mailbox is the owner: the failed attempts on the account are forgiven
+    from ..security import throttle
+
+    account_id = user.pk
+    transaction.on_commit(lambda: throttle.reset_for("login", throttle.login_subject(user_id=account_id,
+                                                                                   identifier_key="")))

@@ -37,11 +37,17 @@ def reauth_with_password(*, user_id: int, session_id: str | None, password: obje
 
     from audit.models import Action, Result
     from audit.services import Actor, event_record
+    from custos import context
     from custos.exceptions import InvalidCredentials
 
     from ..models import User
+    from ..security import throttle
     from .credentials import _spend_one_hash
 
+    # A stolen access token must not be a password oracle: re-authentication spends the
+    # sign-in's own allowance for the account (its delays, its per-IP limits).
+    guard = throttle.account_guard(user_id, context.current().ip)
+    guard.begin()
     user = User.objects.filter(pk=user_id, status=User.Status.ACTIVE).first()
     pw = password if isinstance(password, str) else ""
     if user is None or not user.has_usable_password():
@@ -50,7 +56,9 @@ def reauth_with_password(*, user_id: int, session_id: str | None, password: obje
     else:
         ok = check_password(pw, user.password)
     if not ok:
+        count = guard.failed()
         event_record(action=Action.REAUTH_FAILED, actor=Actor.user(user_id), result=Result.FAILURE,
-                     subject_user_id=user_id, metadata={"method": "pwd"})
+                     subject_user_id=user_id, metadata={"method": "pwd", "consecutive": count})
         raise InvalidCredentials("The password is not correct.")
+    guard.succeeded()
     return reauth_token_issue(user_id=user_id, session_id=session_id, method="pwd")
