@@ -16,6 +16,7 @@ import contextvars
 import json
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.cache import cache
@@ -112,4 +113,7 @@ def record_denial(sender: Any = None, *, request: Any, response: Any, **_: Any) 
                      subject_user_id=int(ident) if kind == "user" and ident.isdigit() else None,
                      tenant_id=tenant_id if isinstance(tenant_id, int) else None,
                      metadata={"object": obj, "act": act, "domain": domain, "method": request.method,
-                               "count": count, "window_start": start, "window_seconds": window})
+                               "count": count, "window_seconds": window,
+                               # a time, not a bare epoch number: long digit runs in metadata read
+                               # like one-time codes to the trail's secret scan
+                               "window_start": datetime.fromtimestamp(start, tz=UTC).isoformat()})
