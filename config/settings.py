@@ -210,6 +210,10 @@ CELERY_BEAT_SCHEDULE = {
     "keys-prune": {"task": "keys.tasks.prune", "schedule": 3600.0},
 }
 CUSTOS_ISSUER = env_str("CUSTOS_ISSUER", "http://127.0.0.1:8000")
+CUSTOS_AUTHZ = {
+    # 403 denials are audited once per principal, permission and window, then at counts 10, 100...
+    "DENIAL_WINDOW": env_int("CUSTOS_AUTHZ_DENIAL_WINDOW", 60),
+}
 CUSTOS_AUDIENCE = env_str("CUSTOS_AUDIENCE", "fly")
 CUSTOS_KEYS = {
     "KEY_DIR": env_str("CUSTOS_KEY_DIR", str(VAR_DIR / "keys")),

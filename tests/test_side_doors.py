@@ -112,3 +112,29 @@ def test_a_reset_through_an_unproven_mailbox_voids_the_claimants_setup(api, sign
     event = AuditEvent.objects.get(action="user.unverified_claim_voided", subject_user_id=account.pk)
     assert event.metadata["proof"] == "password_reset" and "mfa" in event.metadata["voided"]
     assert User.objects.get(pk=account.pk).check_password("the owner's passphrase 2026")
+
+
+def test_a_tenant_admin_cannot_reset_a_staff_accounts_factor_or_read_its_sign_ins(api, signing_key):
+    """A takeover path the review's staff rule left open: the second factor of a staff account
+    living in a tenant, reset by that tenant's admin."""
+    from accounts.security import mfa
+    from accounts.services import tenant_create
+    from audit.services import Actor
+    from tests.conftest import grant
+
+    tenant = tenant_create(name="acme", actor=Actor.system("test"))
+    admin = UserFactory(tenant=tenant)
+    grant(admin, "tenant_admin", tenant.pk)
+    tok = login(api, admin.username)["access_token"]
+    ops = UserFactory(tenant=tenant, user_type="staff")
+    customer = UserFactory(tenant=tenant)
+    for user in (ops, customer):
+        mfa.totp_setup(user=user)
+        TotpDevice.objects.filter(user=user).update(confirmed=True)
+    r = api.post(f"/v1/admin/users/{ops.pk}/mfa/reset", **bearer(tok))
+    assert r.status_code == 403 and TotpDevice.objects.filter(user=ops).exists()
+    assert api.get(f"/v1/admin/users/{ops.pk}/logins", **bearer(tok)).status_code == 403
+    # the tenant's own customers stay theirs to help
+    assert api.post(f"/v1/admin/users/{customer.pk}/mfa/reset", **bearer(tok)).status_code == 204
+    assert not TotpDevice.objects.filter(user=customer).exists()
+    assert api.get(f"/v1/admin/users/{customer.pk}/logins", **bearer(tok)).status_code == 200

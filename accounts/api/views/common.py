@@ -31,4 +31,8 @@ def target_user(request, user_id: int, act: str) -> User:
         raise NotFound("No such user.")
     if act != "read" and not p.allowed(request, user.tenant_id, "/users", act):
         raise PermissionDeniedError()
+    # A staff account is the platform's, wherever it lives: a tenant's admins may not reset its
+    # second factor, read its sign-ins or change it (a takeover path otherwise).
+    if user.user_type == User.UserType.STAFF and not p.allowed(request, None, "/users", act):
+        raise PermissionDeniedError("Only the platform's staff may act on staff accounts.")
     return user
