@@ -1,11 +1,17 @@
-"""Plain-SQL inserts for the paths every sign-in takes.
+"""Plain SQL for the paths every sign-in and refresh takes.
 
 `Model.objects.create()` builds and compiles a new INSERT for every row; on the login path
 that cost more CPU than the database's work (five rows per sign-in). `insert()` compiles the
 statement once per model and database, and fills it the way Django's own insert does: the
 model's defaults from `Model(**values)`, `pre_save()` for auto_now_add, and
 `get_db_prep_save()` for every column (JSON, time zones, UUIDs). Models with save signals or
-a custom save() go through `save()` so nothing they rely on is skipped."""
+a custom save() go through `save()` so nothing they rely on is skipped.
+
+Writes nothing reads before the commit may wait for the transaction's next statement on
+MariaDB: `insert_later`, `update_later` and `write_later` return nothing (no id, no row
+count) and report a failure as custos.db.DeferredWriteFailed (see write_later).
+`execute_together` sends a room's statements in one execute; `Prepared` is a read the ORM
+compiles once."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -102,10 +108,10 @@ def _insert_statement(obj: Model, conn: Any, using: str) -> tuple[str, list]:
 
 def update_later(obj: Model, *fields: str, using: str = "default") -> None:
     """UPDATE the named fields of `obj`'s row (by primary key) to the values `obj` holds,
-    prepared by each field as save(update_fields=...) would (pre_save, get_db_prep_save),
-    for a write whose outcome nothing reads before the commit: it may wait like
-    insert_later (see write_later). Returns nothing, no row count either. The statement is
-    built once per model and set of fields."""
+    prepared by each field as save(update_fields=...) would (pre_save, get_db_prep_save)
+    but, like QuerySet.update(), with no save signals, for a write whose outcome nothing
+    reads before the commit: it may wait like insert_later (see write_later). Returns
+    nothing, no row count either. The statement is built once per model and set of fields."""
     conn = connections[using]
     sql, targets = _update_plan(type(obj), fields, using)
     params = [field.get_db_prep_save(field.pre_save(obj, False), conn) for field in targets]
