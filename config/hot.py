@@ -55,8 +55,8 @@ ROUTES: tuple[Lean, ...] = (
              "(Redis, one second per process), so a hit renders nothing",
          fallback="PATCH, DELETE and the rest: accounts.api.views.profile.MeView (DRF)"),
     Lean("v1/auth/refresh", sessions_fast.refresh, "refresh-hot", ("POST",),
-         why="every client refreshes every access-token lifetime; the rotation is four plain "
-             "SQL statements, less than the serializer and DRF dispatch around them",
+         why="every client refreshes every access-token lifetime; the rotation is five plain "
+             "SQL statements in three executes, less than the serializer and DRF dispatch around them",
          fallback="other methods, and any body that is not a well-formed JSON object with a plain "
                   "string refresh_token: sessions_app.api.views.RefreshView (DRF), so refusals keep "
                   "the serializer's exact messages"),
