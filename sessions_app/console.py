@@ -54,8 +54,9 @@ def _next_url(request: HttpRequest, default: str) -> str:
 
 def _refusal(exc: CustosError) -> tuple[str, int]:
     if isinstance(exc, RateLimited):
-        wait = (exc.headers or {}).get("Retry-After", "a few")
-        return f"Too many attempts. Try again in {wait} seconds.", 429
+        wait = (exc.headers or {}).get("Retry-After", "")
+        when = "in a second" if wait == "1" else f"in {wait} seconds" if wait.isdigit() else "later"
+        return f"Too many attempts. Try again {when}.", 429
     return WRONG_PASSWORD, 200
 
 
