@@ -35,6 +35,17 @@ class CustosAdminSite(admin.AdminSite):
             context[REDIRECT_FIELD_NAME] = reverse("admin:index", current_app=self.name)
         return console.login(request, context=context)
 
+    @method_decorator(sensitive_post_parameters("old_password", "new_password1", "new_password2"))
+    @method_decorator(csrf_protect)
+    @method_decorator(never_cache)
+    def password_change(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        from sessions_app import console
+
+        request.current_app = self.name
+        context = {**self.each_context(request), **(extra_context or {})}
+        return console.password_change(request, context=context,
+                                       done_url=reverse("admin:password_change_done", current_app=self.name))
+
     def logout(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         from sessions_app import console
 

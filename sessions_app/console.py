@@ -131,3 +131,57 @@ def signed_out(request: HttpRequest) -> None:
     user = getattr(request, "user", None)
     if isinstance(user, User) and user.is_authenticated:
         signin.console_signed_out(user=user)
+
+
+class PasswordChangeForm(forms.Form):
+    """The fields Django's admin template renders; the checks are accounts' service's."""
+
+    old_password = forms.CharField(max_length=4096, strip=False, label="Old password",
+                                   widget=forms.PasswordInput(attrs={"autocomplete": "current-password",
+                                                                     "autofocus": True}))
+    new_password1 = forms.CharField(max_length=4096, strip=False, label="New password",
+                                    widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    new_password2 = forms.CharField(max_length=4096, strip=False, label="New password confirmation",
+                                    widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("new_password1") and data.get("new_password1") != data.get("new_password2"):
+            self.add_error("new_password2", "The two password fields didn't match.")
+        return data
+
+
+def password_change(request: HttpRequest, *, context: dict[str, Any], done_url: str) -> HttpResponse:
+    """The console's password change is the API's (accounts.services.password_change): the
+    sign-in's per-account counter for the old password, the password rules with the account
+    itself, every other session ended, the event and the owner's notice. This console session
+    stays (its auth hash is renewed)."""
+    from django.contrib.auth import update_session_auth_hash
+
+    from accounts import services as account_services
+    from audit.services import Actor
+
+    form = PasswordChangeForm(request.POST if request.method == "POST" else None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            account_services.password_change(user_id=request.user.pk,
+                                             current_password=form.cleaned_data["old_password"],
+                                             new_password=form.cleaned_data["new_password1"], keep_session_id=None,
+                                             actor=Actor.user(request.user.pk))
+        except RateLimited as exc:
+            form.add_error(None, _refusal(exc)[0])
+            status = 429
+        except CustosError as exc:
+            fields = exc.fields or {}
+            for name, messages in fields.items():
+                target = "old_password" if name == "current_password" else "new_password1"
+                for message in messages:
+                    form.add_error(target, message)
+            if not fields:
+                form.add_error(None, exc.message)
+        else:
+            update_session_auth_hash(request, User.objects.get(pk=request.user.pk))
+            return HttpResponseRedirect(done_url)
+    return render(request, "registration/password_change_form.html",
+                  {**context, "form": form, "title": "Password change"}, status=status)

@@ -249,3 +249,38 @@ def test_console_session_ends_when_the_token_version_changes(live_server, page, 
     page.click("#logout-form button")
     page.wait_for_load_state()
     assert AuditEvent.objects.filter(action="logout", subject_user_id=staff.pk, metadata__channel="console").exists()
+
+
+def test_console_password_change_is_the_apis(live_server, page, signing_key, mailoutbox):
+    """Django's own password-change page checked the old password with no limit, no audit and
+    no notice, and left the API sessions alive; the console's is accounts' service."""
+    from rest_framework.test import APIClient
+
+    from tests.conftest import login
+
+    staff = UserFactory(username="root", user_type="staff", is_superuser=True)
+    tokens = login(APIClient(), "root")
+    _console_sign_in(page, live_server.url, "root")
+    page.goto(f"{live_server.url}/admin/password_change/")
+    page.fill("#id_old_password", "not my password at all")
+    page.fill("#id_new_password1", "a new console passphrase 2026")
+    page.fill("#id_new_password2", "a new console passphrase 2026")
+    page.click("input[type=submit]")
+    page.wait_for_load_state()
+    assert "The current password is not correct." in page.content()
+    failed = AuditEvent.objects.get(action="reauth.failed", subject_user_id=staff.pk)
+    assert failed.metadata["during"] == "password_change" and failed.metadata["consecutive"] == 1
+    page.fill("#id_old_password", PASSWORD)
+    page.fill("#id_new_password1", "a new console passphrase 2026")
+    page.fill("#id_new_password2", "a new console passphrase 2026")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/password_change/done/")
+    staff.refresh_from_db()
+    assert staff.check_password("a new console passphrase 2026")
+    assert AuditEvent.objects.filter(action="password.changed", subject_user_id=staff.pk).count() == 1
+    subjects = [m.subject for m in mailoutbox if m.to == [staff.email]]
+    assert subjects.count("Your Fly password was changed") == 1  # (the console's browser was a new device too)
+    r = APIClient().post("/v1/auth/refresh", {"refresh_token": tokens["refresh_token"]}, format="json")
+    assert r.status_code == 401  # the API sessions ended with the old password
+    page.goto(f"{live_server.url}/admin/")  # this console session stays
+    assert "/admin/login/" not in page.url
