@@ -51,6 +51,7 @@ class Action(models.TextChoices):
     KEY_CREATED = "key.created"
     KEY_ROTATED = "key.rotated"
     IDENTITY_BOUND = "identity.bound"
+    IDENTITY_PROVIDER_CHANGED = "identity.provider_changed"
     ACCOUNT_MERGED = "account.merged"
 
 

@@ -325,3 +325,11 @@ LOGGING = {
                 # Casbin logs the whole policy at INFO: at a million rules that is no log line.
                 "casbin": {"level": "WARNING"}},
 }
+
+# --- federation (federation/conf.py): external identity providers ----------------------------
+# The front end's callback URLs, matched exactly; a login's redirect_uri off this list is a 400.
+CUSTOS_OAUTH_REDIRECT_URIS = env_list("CUSTOS_OAUTH_REDIRECT_URIS", [])
+CUSTOS_OAUTH_FLOW_TTL = env_int("CUSTOS_OAUTH_FLOW_TTL", 600)  # seconds a started sign-in may take
+CUSTOS_OAUTH_HTTP_TIMEOUT = env_int("CUSTOS_OAUTH_HTTP_TIMEOUT", 10)  # seconds, each call to a provider
+# An unknown `kid` refetches a provider's JWKS at most this often (seconds).
+CUSTOS_OAUTH_JWKS_MIN_REFETCH = env_int("CUSTOS_OAUTH_JWKS_MIN_REFETCH", 30)

@@ -35,4 +35,5 @@ urlpatterns = [
     path("", include("sessions_app.api.urls")),
     path("", include("authz.api.urls")),
     path("", include("audit.api.urls")),
+    path("", include("federation.api.urls")),
 ]

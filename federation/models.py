@@ -9,7 +9,10 @@ class UserOAuth(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_column="user_id",
                              related_name="identities", db_index=False)
     provider = models.CharField(max_length=64)
-    provider_uid = models.CharField(max_length=128)
+    # The namespace `provider_uid` is unique in: the issuer for OpenID kinds (identities are
+    # keyed by issuer + sub, whatever name the operator gave the provider), the kind otherwise.
+    issuer = models.CharField(max_length=255, default="")
+    provider_uid = models.CharField(max_length=255)
     access_token = models.CharField(max_length=255, null=True, blank=True)
     refresh_token = models.CharField(max_length=255, null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -17,5 +20,55 @@ class UserOAuth(models.Model):
 
     class Meta:
         db_table = "user_oauth"
-        constraints = [models.UniqueConstraint(fields=["provider", "provider_uid"], name="user_oauth_provider_uid")]
+        constraints = [models.UniqueConstraint(fields=["provider", "provider_uid"], name="user_oauth_provider_uid"),
+                       models.UniqueConstraint(fields=["issuer", "provider_uid"], name="user_oauth_issuer_uid")]
         indexes = [models.Index(fields=["user", "provider"], name="idx_user_oauth_user_provider")]
+
+
+class OAuthProvider(models.Model):
+    """An external identity provider an operator configured (`manage.py oauth_provider`).
+    `name` is the `{provider}` segment of /v1/oauth/{provider}/...; the client secret is
+    sealed with the field keys (custos.crypto) and never shown again."""
+
+    class Kind(models.TextChoices):
+        OIDC = "oidc"
+        GOOGLE = "google"
+        GITHUB = "github"
+        APPLE = "apple"
+        WECHAT = "wechat"
+
+    id = models.BigAutoField(primary_key=True)
+    name = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    client_id = models.CharField(max_length=255)
+    client_secret_sealed = models.TextField()
+    issuer = models.CharField(max_length=255, blank=True, default="")
+    scopes = models.CharField(max_length=255, default="openid email profile")
+    display_name = models.CharField(max_length=128, blank=True, default="")
+    trust_email = models.BooleanField(default=False)
+    enabled = models.BooleanField(default=True)
+    store_tokens = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "oauth_providers"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OAuthFlow(models.Model):
+    """One authorization started at GET /v1/oauth/{provider}/login and not yet finished:
+    kept server-side, found by the SHA-256 of its state, deleted by the callback that spends
+    it (single use). `sealed` holds the PKCE verifier and the nonce (custos.crypto.seal)."""
+
+    state_hash = models.CharField(max_length=64, primary_key=True)
+    provider = models.CharField(max_length=64)
+    redirect_uri = models.CharField(max_length=512)
+    user_id = models.BigIntegerField(null=True, blank=True)
+    sealed = models.TextField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "oauth_flows"

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from django.http import HttpResponseRedirect
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from custos.exceptions import ValidationFailed
+from custos.responses import no_store
+from custos.validation import body_of, require_str
+from federation import selectors, services
+from sessions_app import signin
+from sessions_app.api.serializers import TokenPairSerializer
+from sessions_app.api.views import token_response
+
+ProviderList = inline_serializer("OAuthProviders", {"results": serializers.ListField(child=inline_serializer(
+    "OAuthProvider", {"name": serializers.CharField(), "display_name": serializers.CharField()})),
+    "next": serializers.CharField(allow_null=True)})
+AuthorizeUrl = inline_serializer("OAuthAuthorizeUrl", {"authorize_url": serializers.CharField(),
+                                                       "state": serializers.CharField()})
+Callback = inline_serializer("OAuthCallback", {"code": serializers.CharField(), "state": serializers.CharField(),
+                                               "iss": serializers.CharField(required=False)})
+Identities = inline_serializer("Identities", {"results": serializers.ListField(child=inline_serializer(
+    "Identity", {"provider": serializers.CharField(), "provider_uid": serializers.CharField(),
+                 "created_at": serializers.DateTimeField()})), "next": serializers.CharField(allow_null=True)})
+
+
+def _user_id(request) -> int | None:
+    user = request.user
+    if user is None or not getattr(user, "is_authenticated", False) or getattr(user, "is_service", False):
+        return None
+    return int(user.id)
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.META.get("HTTP_ACCEPT", "")
+
+
+class ProvidersView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: ProviderList}, summary="Enabled identity providers (public)")
+    def get(self, request):
+        return Response({"results": selectors.providers_enabled(), "next": None})
+
+
+class LoginView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(parameters=[OpenApiParameter("redirect_uri", str, required=True)],
+                   responses={200: AuthorizeUrl, 302: None},
+                   summary="Start a sign-in with an identity provider (302, or JSON with Accept: application/json)")
+    def get(self, request, provider: str):
+        redirect_uri = request.query_params.get("redirect_uri")
+        if not isinstance(redirect_uri, str) or not redirect_uri or len(redirect_uri) > 512:
+            raise ValidationFailed(fields={"redirect_uri": ["This field is required."]})
+        started = services.flow_start(provider_name=provider, redirect_uri=redirect_uri, user_id=_user_id(request))
+        if _wants_json(request):
+            return no_store(Response(started), pragma=True)
+        return no_store(HttpResponseRedirect(started["authorize_url"]), pragma=True)
+
+
+class CallbackView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=Callback, responses={200: TokenPairSerializer},
+                   summary="Finish a sign-in: the provider's code and state → token pair or MFA challenge")
+    def post(self, request, provider: str):
+        data = body_of(request)
+        code = require_str(data, "code", max_length=2048)
+        state = require_str(data, "state", max_length=256)
+        iss = require_str(data, "iss", max_length=512, required=False)
+        signed = services.identity_sign_in(provider_name=provider, code=code, state=state, iss=iss)
+        return token_response(signin.api_answer(signed))
+
+
+class IdentitiesView(APIView):
+    @extend_schema(responses={200: Identities}, summary="The caller's external identities")
+    def get(self, request):
+        return Response({"results": selectors.identities_of(user_id=request.user.id), "next": None})

@@ -1,0 +1,66 @@
+"""manage.py oauth_provider add|list|enable|disable|remove|test (the interface is fixed: the
+gateway team scripts against it, docs/federation.md)."""
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from audit.services import Actor
+from custos.exceptions import CustosError
+from federation import selectors, services
+
+KINDS = ("oidc", "google", "github", "apple", "wechat")
+
+
+def _message(exc: CustosError) -> str:
+    if exc.fields:
+        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.fields.items())
+    return exc.message
+
+
+class Command(BaseCommand):
+    help = "Configure the external identity providers users may sign in with."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True)
+        add = sub.add_parser("add", help="Register a provider (NAME is the {provider} in /v1/oauth/{provider}/...).")
+        add.add_argument("name")
+        add.add_argument("--kind", required=True, choices=KINDS)
+        add.add_argument("--client-id", required=True)
+        add.add_argument("--client-secret", required=True)
+        add.add_argument("--issuer")
+        add.add_argument("--scopes")
+        add.add_argument("--display-name")
+        add.add_argument("--trust-email", action="store_true")
+        sub.add_parser("list", help="List the providers (secrets are never shown).")
+        for name, text in (("enable", "Offer the provider again."), ("disable", "Stop offering the provider."),
+                           ("remove", "Delete the provider (bound identities stay)."),
+                           ("test", "Check discovery, the JWKS and the credentials' shape.")):
+            sub.add_parser(name, help=text).add_argument("name")
+
+    def handle(self, *args, **opts) -> None:
+        actor = Actor.system("oauth_provider")
+        action = opts["action"]
+        try:
+            if action == "add":
+                p = services.provider_add(name=opts["name"], kind=opts["kind"], client_id=opts["client_id"],
+                                          client_secret=opts["client_secret"], issuer=opts["issuer"],
+                                          scopes=opts["scopes"], display_name=opts["display_name"],
+                                          trust_email=opts["trust_email"], actor=actor)
+                self.stdout.write(f"added {p.name} ({p.kind}, issuer {p.issuer})")
+            elif action == "list":
+                for p in selectors.providers_all():
+                    self.stdout.write("\t".join([p.name, p.kind, "enabled" if p.enabled else "disabled", p.issuer,
+                                                 p.client_id, p.scopes, p.display_name,
+                                                 "trust-email" if p.trust_email else "-"]))
+            elif action in ("enable", "disable"):
+                p = services.provider_set_enabled(name=opts["name"], enabled=action == "enable", actor=actor)
+                self.stdout.write(f"{p.name} {action}d")
+            elif action == "remove":
+                services.provider_remove(name=opts["name"], actor=actor)
+                self.stdout.write(f"removed {opts['name']}")
+            elif action == "test":
+                for note in services.provider_test(name=opts["name"]):
+                    self.stdout.write(note)
+                self.stdout.write(f"{opts['name']} ok")
+        except CustosError as exc:
+            raise CommandError(_message(exc)) from exc

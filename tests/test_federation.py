@@ -1,0 +1,461 @@
+"""Sign-in with an external OpenID provider, against a real one: npm oidc-provider, started here
+on 127.0.0.1 (tests/js/oidc_idp.mjs), its login form posted as a browser would. Forged ID
+tokens come from a small stub provider (StubIdP) that signs whatever a test asks for."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import jwt
+import pyotp
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from audit.models import Action, AuditEvent
+from audit.services import Actor
+from federation import services
+from federation.models import OAuthFlow, UserOAuth
+from tests.conftest import bearer, login
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+JS_DIR = Path(__file__).parent / "js"
+FRONT = "https://app.example.test/oauth/callback"
+SECRET = "client-secret-for-tests"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class NodeIdP:
+    """oidc-provider in a child process, with one confidential client that must use PKCE."""
+
+    def __init__(self, client_id: str) -> None:
+        assert shutil.which("node"), "node is required (make test installs tests/js)"
+        assert (JS_DIR / "node_modules" / "oidc-provider").exists(), "run `npm ci --prefix tests/js` (make test does)"
+        self.client_id = client_id
+        port = _free_port()
+        clients = [{"client_id": client_id, "client_secret": SECRET, "redirect_uris": [FRONT]}]
+        self.proc = subprocess.Popen(["node", str(JS_DIR / "oidc_idp.mjs"), str(port), json.dumps(clients)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        assert line, "the OpenID provider did not start"
+        self.issuer = json.loads(line)["issuer"]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+    def sign_in(self, authorize_url: str, account: str) -> dict[str, str]:
+        """A browser at the provider: follow the redirects, fill in the dev login form and the
+        consent form, and stop at the redirect back to the front end: its query parameters."""
+        s = requests.Session()
+        url, method, data = authorize_url, "GET", None
+        for _ in range(12):
+            r = s.request(method, url, data=data, allow_redirects=False, timeout=10)
+            if r.status_code in (302, 303):
+                url, method, data = urljoin(url, r.headers["Location"]), "GET", None
+                if url.startswith(FRONT):
+                    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+                continue
+            assert r.status_code == 200, (r.status_code, r.text[:500])
+            action = urljoin(url, re.search(r'<form[^>]*action="([^"]+)"', r.text).group(1))
+            prompt = re.search(r'name="prompt" value="(\w+)"', r.text).group(1)
+            data = {"prompt": prompt, "login": account, "password": "any"} if prompt == "login" else {"prompt": prompt}
+            url, method = action, "POST"
+        raise AssertionError("the provider never redirected back")
+
+
+@pytest.fixture(scope="module")
+def idp():
+    p = NodeIdP("custos-a")
+    yield p
+    p.stop()
+
+
+@pytest.fixture(scope="module")
+def idp2():
+    p = NodeIdP("custos-b")
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def front(settings):
+    settings.CUSTOS_OAUTH_REDIRECT_URIS = [FRONT]
+    return FRONT
+
+
+@pytest.fixture
+def provider(idp, front, signing_key):
+    return services.provider_add(name="acme", kind="oidc", client_id=idp.client_id, client_secret=SECRET,
+                                 issuer=idp.issuer, display_name="Acme ID", trust_email=True,
+                                 actor=Actor.system("test"))
+
+
+@pytest.fixture
+def provider2(idp2, front):
+    return services.provider_add(name="other", kind="oidc", client_id=idp2.client_id, client_secret=SECRET,
+                                 issuer=idp2.issuer, actor=Actor.system("test"))
+
+
+def start(api, name: str = "acme", **headers) -> dict:
+    r = api.get(f"/v1/oauth/{name}/login", {"redirect_uri": FRONT}, HTTP_ACCEPT="application/json", **headers)
+    assert r.status_code == 200, r.content
+    return r.json()
+
+
+def callback(api, name: str, body) -> object:
+    return api.post(f"/v1/oauth/{name}/callback", body, format="json")
+
+
+def full_flow(api, idp, account: str, name: str = "acme"):
+    started = start(api, name)
+    back = idp.sign_in(started["authorize_url"], account)
+    assert back["state"] == started["state"] and back["iss"] == idp.issuer
+    return callback(api, name, {"code": back["code"], "state": back["state"], "iss": back["iss"]})
+
+
+def error_code(r) -> str:
+    return r.json()["error"]["code"]
+
+
+# ---- the happy path ------------------------------------------------------------------------------
+def test_providers_list_is_public_and_only_enabled(api, provider, provider2):
+    r = api.get("/v1/oauth/providers")
+    assert r.status_code == 200
+    assert r.json() == {"next": None, "results": [{"name": "acme", "display_name": "Acme ID"},
+                                    {"name": "other", "display_name": "other"}]}
+    services.provider_set_enabled(name="other", enabled=False, actor=Actor.system("test"))
+    assert [p["name"] for p in api.get("/v1/oauth/providers").json()["results"]] == ["acme"]
+    r = api.get("/v1/oauth/other/login", {"redirect_uri": FRONT}, HTTP_ACCEPT="application/json")
+    assert r.status_code == 404 and error_code(r) == "not_found"
+
+
+def test_login_redirects_to_the_provider_with_pkce_state_and_nonce(api, provider, idp):
+    r = api.get("/v1/oauth/acme/login", {"redirect_uri": FRONT})
+    assert r.status_code == 302 and r["Cache-Control"] == "no-store"
+    url = urlsplit(r["Location"])
+    q = {k: v[0] for k, v in parse_qs(url.query).items()}
+    assert f"{url.scheme}://{url.netloc}" == idp.issuer
+    assert q["code_challenge_method"] == "S256" and len(q["code_challenge"]) == 43
+    assert len(q["state"]) >= 32 and len(q["nonce"]) >= 32 and q["redirect_uri"] == FRONT
+    assert q["client_id"] == "custos-a" and q["response_type"] == "code" and q["scope"] == "openid email profile"
+    flow = OAuthFlow.objects.get()
+    # the state is stored only as its digest; verifier and nonce only sealed
+    assert q["state"] not in flow.state_hash and q["nonce"] not in flow.sealed and flow.provider == "acme"
+
+
+def test_code_flow_creates_a_user_then_signs_the_same_user_in(api, provider, idp):
+    r = full_flow(api, idp, "alice")
+    assert r.status_code == 200, r.content
+    pair = r.json()
+    assert pair["token_type"] == "Bearer" and pair["access_token"] and pair["refresh_token"]
+    assert r["Cache-Control"] == "no-store"
+    link = UserOAuth.objects.get()
+    user = link.user
+    assert (link.provider, link.issuer, link.provider_uid) == ("acme", idp.issuer, "alice")
+    assert user.email == "alice@idp.test" and user.email_verified_at is not None  # --trust-email
+    assert user.username is None and not user.has_usable_password()
+    assert user.profile.nickname == "Name of alice"
+    assert link.access_token is None and link.refresh_token is None  # store_tokens is off
+    me = api.get("/v1/users/me", **bearer(pair["access_token"])).json()
+    assert [(i["provider"], i["provider_uid"]) for i in me["identities"]] == [("acme", "alice")]
+    ids = api.get("/v1/users/me/identities", **bearer(pair["access_token"])).json()["results"]
+    assert [(i["provider"], i["provider_uid"]) for i in ids] == [("acme", "alice")]
+    # again: the same user, no second account
+    r = full_flow(api, idp, "alice")
+    assert r.status_code == 200 and r.json()["user"]["id"] == user.pk == pair["user"]["id"]
+    assert UserOAuth.objects.count() == 1
+    logins = AuditEvent.objects.filter(action=Action.LOGIN_SUCCEEDED, subject_user_id=user.pk)
+    assert logins.count() == 2 and {e.metadata["method"] for e in logins} == {"oauth:acme"}
+    assert AuditEvent.objects.filter(action=Action.IDENTITY_BOUND, subject_user_id=user.pk).count() == 1
+    assert not OAuthFlow.objects.exists()  # each state was spent
+
+
+def test_without_trust_email_the_address_stays_unverified(api, provider, idp):
+    provider.trust_email = False
+    provider.save()
+    r = full_flow(api, idp, "bob")
+    assert r.status_code == 200, r.content
+    user = UserOAuth.objects.get().user
+    assert user.email == "bob@idp.test" and user.email_verified_at is None
+
+
+def test_an_unverified_or_missing_email_is_not_taken(api, provider, idp):
+    r = full_flow(api, idp, "unverified-carol")
+    assert r.status_code == 200, r.content
+    carol = UserOAuth.objects.get(provider_uid="unverified-carol").user
+    assert carol.email is None and carol.username.startswith("acme-")
+    r = full_flow(api, idp, "noemail-dave")
+    assert r.status_code == 200, r.content
+    assert UserOAuth.objects.get(provider_uid="noemail-dave").user.email is None
+
+
+def test_mfa_challenge_after_an_external_sign_in(api, provider, idp):
+    from accounts.security import mfa
+
+    r = full_flow(api, idp, "erin")
+    user = UserOAuth.objects.get().user
+    secret = mfa.totp_setup(user=user)["secret"]
+    mfa.totp_confirm(user=user, code=pyotp.TOTP(secret).now())
+    r = full_flow(api, idp, "erin")
+    assert r.status_code == 200, r.content
+    challenge = r.json()
+    assert challenge["mfa_required"] is True and "totp" in challenge["methods"] and "access_token" not in challenge
+    # the step the enrolment used is spent; the next one is within the device's tolerance
+    code = pyotp.TOTP(secret).at(time.time() + 30)
+    r = api.post("/v1/auth/mfa/verify", {"mfa_token": challenge["mfa_token"], "code": code}, format="json")
+    assert r.status_code == 200, r.content
+    claims = jwt.decode(r.json()["access_token"], options={"verify_signature": False})
+    assert "fed" in claims["amr"] and "mfa" in claims["amr"]
+
+
+# ---- refusals: the state ---------------------------------------------------------------------------
+def test_a_replayed_state_is_refused(api, provider, idp):
+    started = start(api)
+    back = idp.sign_in(started["authorize_url"], "frank")
+    assert callback(api, "acme", {"code": back["code"], "state": back["state"]}).status_code == 200
+    r = callback(api, "acme", {"code": back["code"], "state": back["state"]})
+    assert r.status_code == 400 and error_code(r) == "oauth_state_invalid"
+
+
+def test_an_altered_state_is_refused_and_spends_nothing(api, provider, idp):
+    started = start(api)
+    back = idp.sign_in(started["authorize_url"], "grace")
+    altered = back["state"][:-1] + ("A" if back["state"][-1] != "A" else "B")
+    r = callback(api, "acme", {"code": back["code"], "state": altered})
+    assert r.status_code == 400 and error_code(r) == "oauth_state_invalid"
+    assert callback(api, "acme", {"code": back["code"], "state": back["state"]}).status_code == 200
+
+
+def test_a_state_is_bound_to_its_provider(api, provider, provider2, idp):
+    started = start(api, "acme")
+    back = idp.sign_in(started["authorize_url"], "heidi")
+    r = callback(api, "other", {"code": back["code"], "state": back["state"]})
+    assert r.status_code == 400 and error_code(r) == "oauth_state_invalid"
+    # and it is spent: a state serves one callback, whatever its outcome
+    r = callback(api, "acme", {"code": back["code"], "state": back["state"]})
+    assert r.status_code == 400 and error_code(r) == "oauth_state_invalid"
+
+
+def test_a_code_from_another_provider_under_this_state_fails(api, provider, provider2, idp, idp2):
+    mine = start(api, "acme")
+    theirs = start(api, "other")
+    code_b = idp2.sign_in(theirs["authorize_url"], "ivan")["code"]
+    r = callback(api, "acme", {"code": code_b, "state": mine["state"]})
+    assert r.status_code == 401 and error_code(r) == "oauth_failed"
+    assert not UserOAuth.objects.exists()
+
+
+def test_a_state_started_with_a_bearer_serves_no_anonymous_callback(api, provider, idp):
+    user = UserFactory()
+    token = login(api, user.username)["access_token"]
+    started = start(api, "acme", **bearer(token))
+    assert OAuthFlow.objects.get().user_id == user.pk
+    back = idp.sign_in(started["authorize_url"], "judy")
+    r = callback(api, "acme", {"code": back["code"], "state": back["state"]})
+    assert r.status_code == 400 and error_code(r) == "oauth_state_invalid"
+
+
+def test_an_expired_state_is_refused(api, provider, idp, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    started = start(api)
+    back = idp.sign_in(started["authorize_url"], "ken")
+    OAuthFlow.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    r = callback(api, "acme", {"code": back["code"], "state": back["state"]})
+    assert r.status_code == 400 and error_code(r) == "oauth_state_invalid"
+
+
+def test_rfc9207_iss_of_another_issuer_is_refused(api, provider, idp):
+    started = start(api)
+    back = idp.sign_in(started["authorize_url"], "leo")
+    r = callback(api, "acme", {"code": back["code"], "state": back["state"], "iss": "https://evil.example"})
+    assert r.status_code == 401 and error_code(r) == "oauth_failed"
+
+
+def test_redirect_uri_off_the_allowlist_is_refused(api, provider):
+    for uri in ("https://evil.example/cb", FRONT + "/", FRONT + "?x=1", FRONT.upper()):
+        r = api.get("/v1/oauth/acme/login", {"redirect_uri": uri}, HTTP_ACCEPT="application/json")
+        assert r.status_code == 400 and error_code(r) == "validation_error", uri
+        assert "redirect_uri" in r.json()["error"]["fields"]
+    assert not OAuthFlow.objects.exists()
+
+
+def test_a_verified_email_of_a_local_account_is_never_linked(api, provider, idp):
+    local = UserFactory(username="mallory", email="mallory@idp.test")
+    r = full_flow(api, idp, "mallory")
+    assert r.status_code == 409 and error_code(r) == "account_exists"
+    assert not UserOAuth.objects.exists()
+    local.refresh_from_db()
+    assert local.has_usable_password() and local.status == "active"
+
+
+# ---- refusals: forged ID tokens (a stub provider signs them) ----------------------------------------
+class StubIdP:
+    """Discovery, JWKS and a token endpoint answering with whatever ID token `self.mode` asks."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.mode = "good"
+        self.nonce = ""
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _json(self, body, status=200):
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_GET(self):
+                if self.path == "/.well-known/openid-configuration":
+                    self._json({"issuer": stub.issuer, "authorization_endpoint": f"{stub.issuer}/auth",
+                                "token_endpoint": f"{stub.issuer}/token", "jwks_uri": f"{stub.issuer}/jwks",
+                                "code_challenge_methods_supported": ["S256"],
+                                "token_endpoint_auth_methods_supported": ["client_secret_basic"]})
+                elif self.path == "/jwks":
+                    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(stub.key.public_key()))
+                    self._json({"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "RS256"}]})
+                else:
+                    self._json({"error": "not_found"}, 404)
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._json({"access_token": "stub-access-token", "token_type": "Bearer",
+                            "id_token": stub.id_token()})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.issuer = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def id_token(self) -> str:
+        now = int(time.time())
+        claims = {"iss": self.issuer, "sub": "stub-user", "aud": "stub-client", "iat": now, "exp": now + 300,
+                  "nonce": self.nonce}
+        headers = {"kid": "k1"}
+        key: object = self.key
+        alg = "RS256"
+        if self.mode == "wrong_aud":
+            claims["aud"] = "someone-else"
+        elif self.mode == "wrong_nonce":
+            claims["nonce"] = "not-the-nonce"
+        elif self.mode == "no_nonce":
+            del claims["nonce"]
+        elif self.mode == "wrong_iss":
+            claims["iss"] = "https://evil.example"
+        elif self.mode == "expired":
+            claims["iat"], claims["exp"] = now - 3600, now - 1800
+        elif self.mode == "wrong_azp":
+            claims["aud"], claims["azp"] = ["stub-client", "other"], "other"
+        elif self.mode == "unknown_kid":
+            headers["kid"] = "k2"
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        elif self.mode == "hs256":
+            alg, key = "HS256", SECRET
+        elif self.mode == "none":
+            head = base64.urlsafe_b64encode(json.dumps({"alg": "none", "kid": "k1"}).encode()).rstrip(b"=")
+            body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
+            return f"{head.decode()}.{body.decode()}."
+        return jwt.encode(claims, key, algorithm=alg, headers=headers)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def stub():
+    s = StubIdP()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def stub_provider(stub, front, signing_key):
+    return services.provider_add(name="stub", kind="oidc", client_id="stub-client", client_secret=SECRET,
+                                 issuer=stub.issuer, actor=Actor.system("test"))
+
+
+def _stub_callback(api, stub, mode: str):
+    started = start(api, "stub")
+    stub.nonce = parse_qs(urlsplit(started["authorize_url"]).query)["nonce"][0]
+    stub.mode = mode
+    return callback(api, "stub", {"code": "any-code", "state": started["state"]})
+
+
+def test_the_stub_itself_is_accepted_when_honest(api, stub, stub_provider):
+    r = _stub_callback(api, stub, "good")
+    assert r.status_code == 200, r.content
+    assert UserOAuth.objects.get().provider_uid == "stub-user"
+
+
+@pytest.mark.parametrize("mode", ["wrong_aud", "wrong_nonce", "no_nonce", "none", "hs256", "wrong_iss",
+                                  "expired", "wrong_azp", "unknown_kid"])
+def test_a_forged_or_wrong_id_token_fails(api, stub, stub_provider, mode):
+    r = _stub_callback(api, stub, mode)
+    assert r.status_code == 401 and error_code(r) == "oauth_failed", (mode, r.content)
+    assert not UserOAuth.objects.exists()
+
+
+# ---- bad input: a 400 (or 404) envelope, never a 500 -------------------------------------------------
+@pytest.mark.parametrize("body", [
+    [], "text", 7, None, {}, {"code": "c"}, {"state": "s"}, {"code": 1, "state": "s"}, {"code": "c", "state": []},
+    {"code": "", "state": "s"}, {"code": "c", "state": "s" * 300}, {"code": "c" * 3000, "state": "s"},
+    {"code": "c", "state": "s", "iss": 5}, {"code": "c", "state": "\u0000\ud800"},
+])
+def test_bad_callback_bodies_are_400(api, provider, body):
+    r = api.post("/v1/oauth/acme/callback", json.dumps(body), content_type="application/json")
+    assert r.status_code == 400, (body, r.content)
+    assert r.json()["error"]["code"] in ("validation_error", "oauth_state_invalid", "bad_request")
+
+
+def test_bad_login_and_callback_requests(api, provider):
+    for params in ({}, {"redirect_uri": ""}, {"redirect_uri": "x" * 600}):
+        r = api.get("/v1/oauth/acme/login", params, HTTP_ACCEPT="application/json")
+        assert r.status_code == 400 and error_code(r) == "validation_error"
+    for name in ("nope", "UPPER", "a" * 70, "%00"):
+        r = api.get(f"/v1/oauth/{name}/login", {"redirect_uri": FRONT}, HTTP_ACCEPT="application/json")
+        assert r.status_code == 404, name
+        r = api.post(f"/v1/oauth/{name}/callback", {"code": "c", "state": "s"}, format="json")
+        assert r.status_code == 404, name
+    r = api.post("/v1/oauth/acme/callback", "not json", content_type="application/json")
+    assert r.status_code == 400
+    r = api.post("/v1/oauth/acme/callback", {"code": "c", "state": "s"}, format="multipart")
+    assert r.status_code in (400, 415)
+    r = api.get("/v1/users/me/identities")
+    assert r.status_code == 401
+
+
+def test_an_unreachable_provider_is_503_not_500(api, front, signing_key):
+    services.provider_add(name="down", kind="oidc", client_id="c", client_secret=SECRET,
+                          issuer=f"http://127.0.0.1:{_free_port()}", actor=Actor.system("test"))
+    r = api.get("/v1/oauth/down/login", {"redirect_uri": FRONT}, HTTP_ACCEPT="application/json")
+    assert r.status_code == 503 and error_code(r) == "service_unavailable"
+
+
+def test_an_unreadable_client_secret_is_503_not_500(api, provider):
+    provider.client_secret_sealed = "not-a-fernet-token"
+    provider.save()
+    r = api.get("/v1/oauth/acme/login", {"redirect_uri": FRONT}, HTTP_ACCEPT="application/json")
+    assert r.status_code == 503 and error_code(r) == "service_unavailable"
