@@ -19,6 +19,7 @@ from .builtin import PLATFORM_ROLES, TENANT_ROLES
 from .enforcer import enforcer
 from .errors import RoleExists, RoleNotFound
 from .models import CasbinRule, PolicyChange, ServiceKey
+from .signals import roles_changed
 from .subjects import PLATFORM_DOMAIN, check_action, check_object, check_role_name, service_subject, tenant_domain
 
 Permission = tuple[str, str]  # (object, action)
@@ -44,6 +45,17 @@ def _user_stale(subject: str) -> None:
         from accounts.selectors import me_invalidate
 
         me_invalidate(int(subject[5:]))
+
+
+def _user_ids(subjects: Iterable[str]) -> list[int]:
+    return sorted({int(s[5:]) for s in subjects if s.startswith("user:") and s[5:].isdigit()})
+
+
+def _roles_changed(domain: str, user_ids: list[int] | None) -> None:
+    """Tell the rooms above that tokens issued before now carry stale roles: `user_ids`, or
+    any user of the domain (None). Inside the change's transaction, so both commit together."""
+    if user_ids is None or user_ids:
+        roles_changed.send(sender=None, user_ids=user_ids, tenant_id=_tenant_of(domain), at=timezone.now())
 
 
 def _changed(domain: str) -> None:
@@ -126,6 +138,7 @@ def role_delete(*, name: str, domain: str, actor: Actor) -> int:
     # a role that inherited from other roles loses those links too
     _adapter.remove_filtered_policy("g", "g", 0, name, "", domain)
     _changed(domain)
+    _roles_changed(domain, _user_ids(members))
     event_record(action=Action.POLICY_CHANGED, actor=actor, tenant_id=_tenant_of(domain),
                  metadata={"change": "role_deleted", "role": name, "domain": domain,
                            "before": [list(p) for p in before], "after": None, "members_removed": members})
@@ -141,6 +154,7 @@ def subject_role_grant(*, subject: str, role: str, domain: str, actor: Actor,
     _user_stale(subject)
     if added:
         _changed(domain)
+        _roles_changed(domain, _user_ids([subject]))
         event_record(action=Action.ROLE_GRANTED, actor=actor, subject_user_id=subject_user_id,
                      tenant_id=_tenant_of(domain),
                      metadata={"subject": subject, "role": role, "domain": domain, "before": None, "after": role})
@@ -155,6 +169,7 @@ def subject_role_revoke(*, subject: str, role: str, domain: str, actor: Actor,
     if not removed:
         raise RoleNotFound("This subject does not hold that role in this tenant.")
     _changed(domain)
+    _roles_changed(domain, _user_ids([subject]))
     event_record(action=Action.ROLE_REVOKED, actor=actor, subject_user_id=subject_user_id,
                  tenant_id=_tenant_of(domain),
                  metadata={"subject": subject, "role": role, "domain": domain, "before": role, "after": None})
@@ -183,6 +198,7 @@ def domain_purge(*, domain: str, actor: Actor) -> int:
     deleted, _ = CasbinRule.objects.filter(ptype="p", v1=domain).delete()
     deleted += CasbinRule.objects.filter(ptype="g", v2=domain).delete()[0]
     _changed(domain)
+    _roles_changed(domain, None)
     event_record(action=Action.POLICY_CHANGED, actor=actor, tenant_id=_tenant_of(domain),
                  metadata={"change": "domain_purged", "domain": domain, "rules_removed": deleted})
     return deleted
@@ -239,8 +255,13 @@ def policy_import(*, rows: list[list[str]], replace: bool, actor: Actor) -> int:
         if values:
             _adapter.add_policies(ptype, ptype, values)
     added = CasbinRule.objects.count() - before
+    # a replace may change anyone's roles; an addition, those of the domains it grants roles in
+    claims_changed = domains if replace else {v[2] for v in by_type["g"]}
     for domain in sorted(domains):
         PolicyChange.objects.create(domain=domain, created_at=timezone.now())
+        if domain in claims_changed and (domain == PLATFORM_DOMAIN
+                                         or (domain.startswith("tenant:") and domain[7:].isdigit())):
+            _roles_changed(domain, None)  # one cutoff for the whole domain, however many holders
     transaction.on_commit(lambda: enforcer().changed(["*"]))
     event_record(action=Action.POLICY_CHANGED, actor=actor,
                  metadata={"change": "imported", "rules_added": added, "replace": replace,

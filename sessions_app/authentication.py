@@ -11,6 +11,7 @@ from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from custos.exceptions import TokenExpired, TokenInvalid
 
 from .revstate import state as revocation_state
+from .revstate import token_roles_at
 from .tokens import CustosAccessToken
 
 
@@ -69,8 +70,12 @@ def _principal(http_request, raw: str) -> TokenPrincipal:
     # conversions cannot raise.
     claims = token.payload
     user_id, version, sid = int(claims["sub"]), claims["ver"], claims.get("sid")
-    if revocation_state().is_revoked(user_id=user_id, version=version, sid=sid):
+    revocations = revocation_state()
+    if revocations.is_revoked(user_id=user_id, version=version, sid=sid):
         raise TokenInvalid("The access token has been revoked.")
+    if revocations.roles_stale(user_id=user_id, tenant_id=claims.get("tid"), roles_at=token_roles_at(claims)):
+        # the session lives on: a refresh issues a token with the current roles
+        raise TokenInvalid("The access token's roles have changed; refresh it.")
     http_request.custos_user_id = user_id  # for the request log line
     return TokenPrincipal(id=user_id, tenant_id=claims.get("tid"), session_id=sid,
                           roles=list(claims.get("roles", [])), amr=list(claims.get("amr", [])),

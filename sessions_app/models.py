@@ -63,7 +63,9 @@ class RefreshToken(models.Model):
 
 
 class Revocation(models.Model):
-    """The revocation feed: every kick (user, minimum token version) and every ended session.
+    """The revocation feed: every kick (user, minimum token version), every ended session and
+    every change to the `roles` claim (a user's, or a whole tenant's: `created_at` is the
+    change's moment, see sessions_app.revstate for the cutoff rule).
 
     Each process polls it to keep its in-memory revocation state current (so a logout reaches
     every worker and host within a second, with no per-request query), and Clotho reads it
@@ -71,12 +73,15 @@ class Revocation(models.Model):
 
     KIND_USER = "user"
     KIND_SESSION = "session"
+    KIND_ROLES = "roles"  # user_id's roles changed
+    KIND_TENANT_ROLES = "troles"  # roles changed for any user of tenant_id (NULL: the platform domain); user_id 0
 
     id = models.BigAutoField(primary_key=True)
     kind = models.CharField(max_length=8)
     user_id = models.BigIntegerField()
     min_token_version = models.IntegerField(null=True, blank=True)
     session_id = models.CharField(max_length=36, null=True, blank=True)
+    tenant_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:

@@ -32,26 +32,57 @@ def owner_of(*, user_id: int | None = None, session_id: str | None = None) -> tu
 
 
 def revocations_since(*, since: datetime | None, horizon_seconds: int) -> dict:
-    """Kicks and ended sessions since a moment (or within the access-token horizon)."""
+    """Kicks, ended sessions and role-change cutoffs (per user, per tenant: the latest of each)
+    since a moment (or within the access-token horizon)."""
     from datetime import timedelta
 
     from django.utils import timezone
 
     from .models import Revocation
+    from .revstate import roles_cutoff
 
     now = timezone.now()
     floor = now - timedelta(seconds=horizon_seconds)
     start = max(since, floor) if since else floor
     users: dict[int, int] = {}
     sessions: set[str] = set()
-    for kind, user_id, version, sid in (Revocation.objects.filter(created_at__gte=start)
-                                        .values_list("kind", "user_id", "min_token_version", "session_id")):
+    roles: dict[int, float] = {}
+    tenant_roles: dict[int | None, float] = {}
+    for kind, user_id, version, sid, tenant_id, created_at in (
+            Revocation.objects.filter(created_at__gte=start)
+            .values_list("kind", "user_id", "min_token_version", "session_id", "tenant_id", "created_at")):
         if kind == Revocation.KIND_USER and version is not None:
             users[user_id] = max(version, users.get(user_id, version))
+        elif kind == Revocation.KIND_ROLES:
+            roles[user_id] = max(roles_cutoff(created_at), roles.get(user_id, 0.0))
+        elif kind == Revocation.KIND_TENANT_ROLES:
+            tenant_roles[tenant_id] = max(roles_cutoff(created_at), tenant_roles.get(tenant_id, 0.0))
         elif sid:
             sessions.add(sid)
     return {"now": now, "users": [{"user_id": u, "min_token_version": v} for u, v in sorted(users.items())],
-            "sessions": sorted(sessions)}
+            "sessions": sorted(sessions),
+            "roles": [{"user_id": u, "cutoff": c} for u, c in sorted(roles.items())],
+            "tenant_roles": [{"tenant_id": t, "cutoff": c}
+                             for t, c in sorted(tenant_roles.items(), key=lambda kv: (kv[0] is not None, kv[0] or 0))]}
+
+
+def roles_cutoff_for(*, user_id: int, tenant_id: int | None, horizon_seconds: int) -> float | None:
+    """The authoritative (database) latest cutoff for a user's or tenant's roles, for
+    introspection (revstate's rule)."""
+    from datetime import timedelta
+
+    from django.db.models import Max, Q
+    from django.utils import timezone
+
+    from .models import Revocation
+    from .revstate import roles_cutoff
+
+    tenant = Q(kind=Revocation.KIND_TENANT_ROLES) & (Q(tenant_id=tenant_id) if tenant_id is not None
+                                                      else Q(tenant_id__isnull=True))
+    latest = (Revocation.objects.filter(created_at__gte=timezone.now() - timedelta(seconds=horizon_seconds))
+              .filter(Q(kind=Revocation.KIND_ROLES, user_id=user_id) | tenant)
+              .aggregate(latest=Max("created_at"))["latest"])
+    return roles_cutoff(latest) if latest is not None else None
 
 
 def token_still_valid(*, user_id: int, version: int, session_id: str | None) -> bool:

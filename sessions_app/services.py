@@ -4,6 +4,7 @@ import base64
 import hashlib
 import json
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from accounts.models import User
 from accounts.selectors import user_public
 from audit.models import Action, Result
 from audit.services import Actor, event_record
-from authz.selectors import token_roles
+from authz.selectors import token_roles, user_roles
 from custos import context, metrics
 from custos.exceptions import NotFound
 from custos.sql import aware_datetime, execute_together, insert_later, write_later
@@ -28,6 +29,7 @@ from custos.sql import aware_datetime, execute_together, insert_later, write_lat
 from .conf import conf
 from .errors import RefreshTokenInvalid, RefreshTokenReused
 from .models import RefreshToken, Revocation, Session
+from .revstate import ROLES_SETTLE, roles_cutoff
 from .revstate import state as revocation_state
 from .tokens import CustosAccessToken
 
@@ -65,16 +67,24 @@ def _successor_of(raw: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def access_token_issue(*, user: User, session: Session) -> tuple[str, int]:
+def access_token_issue(*, user: User, session: Session,
+                       roles_known: tuple[float, float | None] | None = None) -> tuple[str, int]:
+    """`roles_known`: (as_of, cutoff) from the caller's own read of the feed (a refresh's
+    lookup); without it, this process's revocation state (revstate: the cutoff rule)."""
     ttl = conf().access_ttl
     token = CustosAccessToken()
+    as_of, cutoff = roles_known or revocation_state().roles_knowledge(user.pk, session.tenant_id)
     token.payload.update({
         "sub": str(user.pk),
         "tid": session.tenant_id,
         "jti": uuid.uuid4().hex,
         "scope": DEFAULT_SCOPE,
-        # Roles are read from Casbin at every issue, never copied from an older token.
-        "roles": token_roles(user_id=user.pk, tenant_id=session.tenant_id),
+        # Roles are read from Casbin at every issue, never copied from an older token; from the
+        # table rather than this process's index right after a change to them.
+        "roles": (user_roles(user_id=user.pk, tenant_id=session.tenant_id)
+                  if cutoff is not None and cutoff > time.time() - ROLES_SETTLE
+                  else token_roles(user_id=user.pk, tenant_id=session.tenant_id)),
+        "roles_at": round(max(as_of, cutoff or 0.0), 6),
         "ver": user.token_version,
         "sid": session.session_id,
         "amr": list(session.amr),
@@ -84,8 +94,8 @@ def access_token_issue(*, user: User, session: Session) -> tuple[str, int]:
 
 
 def _pair(*, user: User, session: Session, refresh_raw: str, refresh_expires_at: datetime,
-          now: datetime) -> TokenPair:
-    access, ttl = access_token_issue(user=user, session=session)
+          now: datetime, roles_known: tuple[float, float | None] | None = None) -> TokenPair:
+    access, ttl = access_token_issue(user=user, session=session, roles_known=roles_known)
     return TokenPair(access_token=access, expires_in=ttl, refresh_token=refresh_raw,
                      refresh_expires_in=max(0, int((refresh_expires_at - now).total_seconds())),
                      session_id=session.session_id, user=user_public(user))
@@ -148,7 +158,13 @@ def _end_sessions(sessions: list[Session], *, reason: str, now: datetime) -> int
 # and one primary-key read more for MariaDB (measured in docs/design.md, "Hot paths").
 _SPEND = ("UPDATE refresh_tokens SET is_used = %s, used_at = %s "
           "WHERE token_hash = %s AND is_used = %s AND revoked_at IS NULL AND expires_at > %s")
-_REFRESH_LOOKUP = ("SELECT t.id, t.user_id, s.id, s.session_id, s.tenant_id, s.amr, s.auth_time "
+# The last column is the latest recent change to the user's or the tenant's roles (revstate's
+# cutoff rule): read in the lookup's own statement, so the refresh knows every committed change
+# without a round trip of its own (a range on the feed's created_at index, a few rows).
+_REFRESH_LOOKUP = ("SELECT t.id, t.user_id, s.id, s.session_id, s.tenant_id, s.amr, s.auth_time, "
+                   "(SELECT MAX(r.created_at) FROM revocations r WHERE r.created_at > %s AND ("
+                   "(r.kind = 'roles' AND r.user_id = t.user_id) OR (r.kind = 'troles' AND "
+                   "(r.tenant_id = s.tenant_id OR (r.tenant_id IS NULL AND s.tenant_id IS NULL))))) "
                    "FROM refresh_tokens t JOIN sessions s ON s.id = t.session_ref_id "
                    "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND t.expires_at > %s AND s.revoked = %s")
 _SUCCESSOR = ("INSERT INTO refresh_tokens (user_id, token_hash, is_used, expires_at, created_at, session_ref_id, "
@@ -182,8 +198,9 @@ def refresh_rotate(*, raw: str) -> TokenPair:
             # session row (see _end_sessions). A winner and a loser revoking the family in the
             # other order would deadlock on MariaDB; SQLite serializes writers anyway. The
             # spending comes first: whatever the lookup then finds wrong rolls it back.
+            roles_floor = ops.adapt_datetimefield_value(now - timedelta(seconds=ROLES_SETTLE))
             spent, _ = execute_together(cur, (_SPEND, [True, db_now, h, False, db_now]),
-                                        (_REFRESH_LOOKUP, [h, db_now, False]))
+                                        (_REFRESH_LOOKUP, [roles_floor, h, db_now, False]))
             found = cur.fetchone()
             # Every way an account stops being active (freeze, lock, delete) and every
             # token_version bump ends its sessions in the same transaction (accounts' signal,
@@ -193,7 +210,9 @@ def refresh_rotate(*, raw: str) -> TokenPair:
             if user is None:
                 metrics.REFRESHES.labels("invalid").inc()
                 raise RefreshTokenInvalid()
-            token_id, user_id, sess_pk, sid, sess_tenant, amr, auth_time = found
+            token_id, user_id, sess_pk, sid, sess_tenant, amr, auth_time, roles_changed = found
+            roles_known = (now.timestamp(),
+                           roles_cutoff(aware_datetime(roles_changed)) if roles_changed is not None else None)
             session = Session(id=sess_pk, session_id=sid, tenant_id=sess_tenant, user_id=user_id,
                               amr=json.loads(amr) if isinstance(amr, str) else (amr or []),
                               auth_time=aware_datetime(auth_time))
@@ -209,7 +228,7 @@ def refresh_rotate(*, raw: str) -> TokenPair:
                     raise RefreshTokenInvalid()  # revoked meanwhile: roll the rotation back
                 metrics.REFRESHES.labels("success").inc()
                 return _pair(user=user, session=session, refresh_raw=successor, refresh_expires_at=expires_at,
-                             now=now)
+                             now=now, roles_known=roles_known)
         # The token was spent already: a lost response (grace) or a replay.
         used_at = RefreshToken.objects.filter(pk=token_id).values_list("used_at", flat=True).first()
         child = RefreshToken.objects.filter(parent_id=token_id).first()
@@ -220,7 +239,7 @@ def refresh_rotate(*, raw: str) -> TokenPair:
         if in_grace:
             metrics.REFRESHES.labels("grace").inc()
             return _pair(user=user, session=session, refresh_raw=successor, refresh_expires_at=child.expires_at,
-                         now=now)
+                         now=now, roles_known=roles_known)
         full_session = Session.objects.get(pk=sess_pk)
         _end_sessions([full_session], reason="refresh_reuse", now=now)
         event_record(action=Action.REFRESH_REUSED, actor=Actor.anonymous(), result=Result.DENIED,

@@ -11,6 +11,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from keys.backends import epoch_ok, token_backend
 
 from .conf import conf
+from .revstate import ROLES_GAP
 
 # The widest values the columns behind each claim hold (BIGINT ids, INT token_version, a
 # 36-character session id): a value outside them would reach int(), a query or a dict as a
@@ -62,6 +63,11 @@ def claims_problem(claims: dict[str, Any]) -> str | None:
     auth_time = claims.get("auth_time")
     if auth_time is not None and not (epoch_ok(auth_time) and auth_time <= iat + c.leeway):
         return "auth_time"  # sign-in happens before issue, never after
+    roles_at = claims.get("roles_at")
+    # an issuer stamps at most a role change's cutoff ahead of its clock (revstate's rule); an
+    # older stamp only makes the token easier to refuse
+    if roles_at is not None and not (epoch_ok(roles_at) and roles_at <= iat + 1 + ROLES_GAP + c.leeway):
+        return "roles_at"
     return None
 
 

@@ -68,9 +68,9 @@ def test_assign_check_replace_and_delete(api, world):
                                  "permissions": [{"object": "/orders/:id", "action": "read"}]},
              format="json", **bearer(tok["admin1"]))
 
-    def can(obj: str, act: str, token: str = tok["member1"]) -> bool:
+    def can(obj: str, act: str) -> bool:
         r = api.post("/v1/authz/check", {"tenant": t1.pk, "object": obj, "action": act}, format="json",
-                     **bearer(token))
+                     **bearer(tok["member1"]))
         assert r.status_code == 200, r.content
         return r.json()["allowed"]
 
@@ -78,6 +78,8 @@ def test_assign_check_replace_and_delete(api, world):
     r = api.post(f"/v1/authz/users/{member1.pk}/roles?tenant={t1.pk}", {"role": "clerk"}, format="json",
                  **bearer(tok["admin1"]))
     assert r.status_code == 201 and r.json()["roles"] == ["clerk"]
+    # a role change stops the tokens issued before it (tests/test_role_changes.py): sign in again
+    tok["member1"] = login(api, member1.username)["access_token"]
     assert can("/orders/7", "read") is True
     assert can("/orders/7", "write") is False
     assert can("/orders", "read") is False
@@ -100,6 +102,7 @@ def test_assign_check_replace_and_delete(api, world):
     assert api.delete(f"/v1/authz/roles/clerk?tenant={t1.pk}", **bearer(tok["admin1"])).status_code == 204
     r = api.get(f"/v1/authz/users/{member1.pk}/roles?tenant={t1.pk}", **bearer(tok["admin1"]))
     assert r.json()["roles"] == []
+    tok["member1"] = login(api, member1.username)["access_token"]  # the deletion stopped the older one
     assert can("/orders/7", "write") is False
     assert AuditEvent.objects.filter(action="policy.changed", metadata__change="role_deleted").exists()
 
@@ -326,7 +329,7 @@ def test_check_answers_the_model_without_widening_platform_rules(api, world):
                 actor=Actor.system("test"))
     subject_role_grant(subject=f"user:{staff.pk}", role="order_reader", domain="platform",
                        actor=Actor.system("test"))
-    tok = world["tok"]["staff"]
+    tok = login(api, staff.username)["access_token"]  # the grant stopped the token issued before it
 
     def check(tenant) -> bool:
         r = api.post("/v1/authz/check", {"tenant": tenant, "object": "/orders/1", "action": "read"}, format="json",

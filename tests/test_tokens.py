@@ -16,7 +16,8 @@ from tests.conftest import bearer, login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CLAIMS = {"iss", "aud", "sub", "tid", "jti", "iat", "exp", "scope", "roles", "ver", "sid", "amr", "auth_time"}
+CLAIMS = {"iss", "aud", "sub", "tid", "jti", "iat", "exp", "scope", "roles", "ver", "sid", "amr", "auth_time",
+          "roles_at"}
 
 
 def _b64(obj: dict) -> str:
