@@ -52,6 +52,7 @@ class Action(models.TextChoices):
     KEY_ROTATED = "key.rotated"
     IDENTITY_BOUND = "identity.bound"
     IDENTITY_PROVIDER_CHANGED = "identity.provider_changed"
+    IDENTITY_UNBOUND = "identity.unbound"
     ACCOUNT_MERGED = "account.merged"
 
 

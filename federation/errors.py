@@ -30,3 +30,15 @@ class RedirectUriRefused(CustosError):
 
     def __init__(self) -> None:
         super().__init__(fields={"redirect_uri": ["Not an allowed redirect URI."]})
+
+
+class IdentityAlreadyBound(CustosError):
+    status, code, message = 409, "identity_already_bound", "This external identity is bound to another account."
+
+
+class LastLoginMethod(CustosError):
+    status, code, message = 409, "last_login_method", "This is the account's last way to sign in."
+
+
+class IdentityNotBound(CustosError):
+    status, code, message = 404, "not_found", "No identity of this provider is bound to the account."

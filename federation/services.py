@@ -24,7 +24,16 @@ from sessions_app import signin
 
 from . import social
 from .conf import conf
-from .errors import AccountExists, OAuthFailed, OAuthStateInvalid, ProviderUnknown, RedirectUriRefused
+from .errors import (
+    AccountExists,
+    IdentityAlreadyBound,
+    IdentityNotBound,
+    LastLoginMethod,
+    OAuthFailed,
+    OAuthStateInvalid,
+    ProviderUnknown,
+    RedirectUriRefused,
+)
 from .models import OAuthFlow, OAuthProvider, UserOAuth
 
 log = logging.getLogger("custos.federation")
@@ -319,6 +328,63 @@ def identity_sign_in(*, provider_name: str, code: str, state: str, iss: str | No
     if user.status != User.Status.ACTIVE:
         raise AccountDisabled()
     return signin.first_factor_passed(user=user, method=f"oauth:{provider.name}", amr=["fed"], channel=signin.API)
+
+
+def identity_bind(*, provider_name: str, code: str, state: str, user_id: int, iss: str | None = None) -> UserOAuth:
+    """POST /v1/oauth/{provider}/bind: the state must have been started by this user (with
+    their Bearer token); the provider's subject is bound to them unless another account holds
+    it. Binding one already theirs changes nothing."""
+    provider = _enabled(provider_name)
+    result = flow_finish(provider_name=provider.name, code=code, state=state, iss=iss, user_id=user_id)
+    claims = result["claims"]
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(pk=user_id, status=User.Status.ACTIVE).first()
+        if user is None:
+            raise AccountDisabled()
+        link = UserOAuth.objects.filter(issuer=claims["iss"], provider_uid=claims["sub"]).first()
+        if link is not None:
+            if link.user_id != user_id:
+                raise IdentityAlreadyBound()
+            return link
+        try:
+            with transaction.atomic():
+                link = UserOAuth.objects.create(user_id=user_id, provider=provider.name, issuer=claims["iss"],
+                                                provider_uid=claims["sub"], **_tokens(provider, result["tokens"]))
+        except IntegrityError as exc:  # bound elsewhere a moment ago
+            raise IdentityAlreadyBound() from exc
+        event_record(action=Action.IDENTITY_BOUND, actor=Actor.user(user_id), subject_user_id=user_id,
+                     tenant_id=user.tenant_id, metadata={"provider": provider.name, "new_user": False})
+    return link
+
+
+def _other_ways_in(user: User, *, besides_provider: str) -> bool:
+    """Can the account still sign in without this provider's identities: a password, another
+    identity, or a verified address for one-time codes."""
+    if user.has_usable_password():
+        return True
+    if UserOAuth.objects.filter(user_id=user.pk).exclude(provider=besides_provider).exists():
+        return True
+    return user.email_verified_at is not None or user.phone_verified_at is not None
+
+
+@transaction.atomic
+def identity_unbind(*, provider_name: str, user_id: int) -> int:
+    """DELETE /v1/oauth/{provider}/bind (re-authenticated): the user's identities bound through
+    this provider name go, unless they are the account's last way to sign in."""
+    if not isinstance(provider_name, str) or not NAME_RE.match(provider_name):
+        raise IdentityNotBound()
+    user = User.objects.select_for_update().filter(pk=user_id).first()
+    if user is None:
+        raise IdentityNotBound()
+    links = UserOAuth.objects.filter(user_id=user_id, provider=provider_name)
+    if not links.exists():
+        raise IdentityNotBound()
+    if not _other_ways_in(user, besides_provider=provider_name):
+        raise LastLoginMethod()
+    deleted, _ = links.delete()
+    event_record(action=Action.IDENTITY_UNBOUND, actor=Actor.user(user_id), subject_user_id=user_id,
+                 tenant_id=user.tenant_id, metadata={"provider": provider_name, "identities": deleted})
+    return deleted
 
 
 @transaction.atomic

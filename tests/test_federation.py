@@ -1,4 +1,4 @@
-"""Sign-in with an external OpenID provider, against a real one: npm oidc-provider, started here
+"""Sign-in, bind and unbind with an external OpenID provider, against a real one: npm oidc-provider, started here
 on 127.0.0.1 (tests/js/oidc_idp.mjs), its login form posted as a browser would. Forged ID
 tokens come from a small stub provider (StubIdP) that signs whatever a test asks for."""
 from __future__ import annotations
@@ -26,7 +26,7 @@ from audit.services import Actor
 from federation import services
 from federation.models import OAuthFlow, UserOAuth
 from tests.conftest import bearer, login
-from tests.factories import UserFactory
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 JS_DIR = Path(__file__).parent / "js"
@@ -459,3 +459,96 @@ def test_an_unreadable_client_secret_is_503_not_500(api, provider):
     provider.save()
     r = api.get("/v1/oauth/acme/login", {"redirect_uri": FRONT}, HTTP_ACCEPT="application/json")
     assert r.status_code == 503 and error_code(r) == "service_unavailable"
+
+
+# ---- bind and unbind ------------------------------------------------------------------------------
+def bind(api, idp, token: str, account: str, name: str = "acme"):
+    started = start(api, name, **bearer(token))
+    back = idp.sign_in(started["authorize_url"], account)
+    return api.post(f"/v1/oauth/{name}/bind", {"code": back["code"], "state": back["state"]}, format="json",
+                    **bearer(token))
+
+
+def reauth(api, token: str) -> dict[str, str]:
+    r = api.post("/v1/auth/reauth", {"password": PASSWORD}, format="json", **bearer(token))
+    assert r.status_code == 200, r.content
+    return {"HTTP_X_REAUTH_TOKEN": r.json()["reauth_token"]}
+
+
+def test_bind_then_sign_in_with_the_provider_as_that_user(api, provider, idp):
+    user = UserFactory()
+    token = login(api, user.username)["access_token"]
+    r = bind(api, idp, token, "nina")
+    assert r.status_code == 201, r.content
+    assert r.json()["provider"] == "acme" and r.json()["provider_uid"] == "nina"
+    assert AuditEvent.objects.filter(action=Action.IDENTITY_BOUND, subject_user_id=user.pk).count() == 1
+    r = full_flow(api, idp, "nina")
+    assert r.status_code == 200 and r.json()["user"]["id"] == user.pk
+    ids = api.get("/v1/users/me/identities", **bearer(token)).json()["results"]
+    assert [(i["provider"], i["provider_uid"]) for i in ids] == [("acme", "nina")]
+    # binding it again changes nothing
+    assert bind(api, idp, token, "nina").status_code == 201 and UserOAuth.objects.count() == 1
+
+
+def test_an_identity_of_another_account_is_409(api, provider, idp):
+    assert full_flow(api, idp, "oscar").status_code == 200  # oscar's own account
+    user = UserFactory()
+    token = login(api, user.username)["access_token"]
+    r = bind(api, idp, token, "oscar")
+    assert r.status_code == 409 and error_code(r) == "identity_already_bound"
+    assert UserOAuth.objects.get().user_id != user.pk
+
+
+def test_bind_needs_a_state_started_by_the_same_user(api, provider, idp):
+    alice, bob = UserFactory(), UserFactory()
+    ta, tb = login(api, alice.username)["access_token"], login(api, bob.username)["access_token"]
+    # a state started anonymously
+    started = start(api)
+    back = idp.sign_in(started["authorize_url"], "pat")
+    r = api.post("/v1/oauth/acme/bind", {"code": back["code"], "state": back["state"]}, format="json", **bearer(ta))
+    assert r.status_code == 400 and error_code(r) == "oauth_state_invalid"
+    # a state started by alice, presented by bob
+    started = start(api, **bearer(ta))
+    back = idp.sign_in(started["authorize_url"], "pat")
+    r = api.post("/v1/oauth/acme/bind", {"code": back["code"], "state": back["state"]}, format="json", **bearer(tb))
+    assert r.status_code == 400 and error_code(r) == "oauth_state_invalid"
+    assert not UserOAuth.objects.exists()
+
+
+def test_bind_needs_a_bearer_and_good_input(api, provider):
+    r = api.post("/v1/oauth/acme/bind", {"code": "c", "state": "s"}, format="json")
+    assert r.status_code == 401
+    token = login(api, UserFactory().username)["access_token"]
+    for body in ({}, {"code": 1, "state": "s"}, {"code": "c", "state": "s" * 300}, []):
+        r = api.post("/v1/oauth/acme/bind", body, format="json", **bearer(token))
+        assert r.status_code == 400, body
+    r = api.post("/v1/oauth/nope/bind", {"code": "c", "state": "s"}, format="json", **bearer(token))
+    assert r.status_code == 404
+
+
+def test_unbind_needs_reauth_and_is_audited(api, provider, idp):
+    user = UserFactory()
+    token = login(api, user.username)["access_token"]
+    assert bind(api, idp, token, "quinn").status_code == 201
+    r = api.delete("/v1/oauth/acme/bind", **bearer(token))
+    assert r.status_code == 403 and error_code(r) == "reauth_required"
+    r = api.delete("/v1/oauth/acme/bind", **bearer(token), **reauth(api, token))
+    assert r.status_code == 204
+    assert not UserOAuth.objects.exists()
+    assert AuditEvent.objects.filter(action=Action.IDENTITY_UNBOUND, subject_user_id=user.pk).count() == 1
+    r = api.delete("/v1/oauth/acme/bind", **bearer(token), **reauth(api, token))
+    assert r.status_code == 404
+
+
+def test_the_last_way_to_sign_in_cannot_be_unbound(api, provider, idp):
+    from accounts.services import reauth_token_issue
+
+    r = full_flow(api, idp, "noemail-rita")  # no password, no address: the identity is all
+    assert r.status_code == 200
+    pair = r.json()
+    token = pair["access_token"]
+    header = {"HTTP_X_REAUTH_TOKEN": reauth_token_issue(user_id=pair["user"]["id"], session_id=pair["session_id"],
+                                                         method="totp")}
+    r = api.delete("/v1/oauth/acme/bind", **bearer(token), **header)
+    assert r.status_code == 409 and error_code(r) == "last_login_method"
+    assert UserOAuth.objects.count() == 1

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from django.http import HttpResponseRedirect
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import services as account_services
 from custos.exceptions import ValidationFailed
 from custos.responses import no_store
 from custos.validation import body_of, require_str
@@ -70,12 +71,39 @@ class CallbackView(APIView):
     @extend_schema(request=Callback, responses={200: TokenPairSerializer},
                    summary="Finish a sign-in: the provider's code and state → token pair or MFA challenge")
     def post(self, request, provider: str):
-        data = body_of(request)
-        code = require_str(data, "code", max_length=2048)
-        state = require_str(data, "state", max_length=256)
-        iss = require_str(data, "iss", max_length=512, required=False)
+        code, state, iss = _code_state(request)
         signed = services.identity_sign_in(provider_name=provider, code=code, state=state, iss=iss)
         return token_response(signin.api_answer(signed))
+
+
+IdentityOut = inline_serializer("BoundIdentity", {"provider": serializers.CharField(),
+                                                 "provider_uid": serializers.CharField(),
+                                                 "created_at": serializers.DateTimeField()})
+
+
+def _code_state(request) -> tuple[str, str, str | None]:
+    data = body_of(request)
+    return (require_str(data, "code", max_length=2048), require_str(data, "state", max_length=256),
+            require_str(data, "iss", max_length=512, required=False))
+
+
+class BindView(APIView):
+    @extend_schema(request=Callback, responses={201: IdentityOut},
+                   summary="Bind a provider's identity to the caller (the state started with the caller's Bearer)")
+    def post(self, request, provider: str):
+        code, state, iss = _code_state(request)
+        link = services.identity_bind(provider_name=provider, code=code, state=state, iss=iss,
+                                      user_id=request.user.id)
+        return Response({"provider": link.provider, "provider_uid": link.provider_uid,
+                         "created_at": link.created_at}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={204: None},
+                   summary="Unbind the caller's identities of a provider (X-Reauth-Token)")
+    def delete(self, request, provider: str):
+        account_services.reauth_token_check(token=request.META.get("HTTP_X_REAUTH_TOKEN"), user_id=request.user.id,
+                                            session_id=request.user.session_id)
+        services.identity_unbind(provider_name=provider, user_id=request.user.id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class IdentitiesView(APIView):
