@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.models import User
-from audit.models import Action
+from audit.models import Action, Result
 from audit.services import Actor, event_record
 from custos.crypto import seal, sha256_hex, unseal
 from custos.exceptions import AccountDisabled, CustosError, ServiceUnavailable, ValidationFailed
@@ -56,17 +56,17 @@ def _check_url(value: str, field: str) -> str:
     return value.rstrip("/")
 
 
-@transaction.atomic
-def provider_add(*, name: str, kind: str, client_id: str, client_secret: str, issuer: str | None = None,
-                 scopes: str | None = None, display_name: str | None = None, trust_email: bool = False,
-                 store_tokens: bool = False, actor: Actor) -> OAuthProvider:
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise ValidationFailed(fields={"name": ["1-64 characters: a-z, 0-9, '_' or '-', starting with a-z or 0-9."]})
+def provider_clean(*, kind: str, client_id: str, client_secret: str | None, issuer: str | None,
+                   scopes: str | None, display_name: str | None) -> dict[str, Any]:
+    """The checked, normalized settings of a provider (the command and the admin share them);
+    ValidationFailed names the field. A None secret means "keep the current one"."""
     if kind not in OAuthProvider.Kind.values:
         raise ValidationFailed(fields={"kind": [f"One of {', '.join(OAuthProvider.Kind.values)}."]})
     if kind not in BUILT_KINDS:
         raise ValidationFailed(fields={"kind": [f"Kind {kind} is not supported yet (only oidc and google)."]})
     for field, value in (("client_id", client_id), ("client_secret", client_secret)):
+        if field == "client_secret" and value is None:
+            continue
         if not isinstance(value, str) or not value.strip() or len(value) > 255 or any(c.isspace() for c in value):
             raise ValidationFailed(fields={field: ["1-255 characters without spaces."]})
     if kind == OAuthProvider.Kind.GOOGLE:
@@ -79,13 +79,50 @@ def provider_add(*, name: str, kind: str, client_id: str, client_secret: str, is
         raise ValidationFailed(fields={"scopes": ["Space-separated scopes including openid."]})
     if display_name is not None and len(display_name) > 128:
         raise ValidationFailed(fields={"display_name": ["At most 128 characters."]})
+    return {"kind": kind, "client_id": client_id, "issuer": issuer, "scopes": " ".join(scope_list),
+            "display_name": display_name or None}
+
+
+@transaction.atomic
+def provider_add(*, name: str, kind: str, client_id: str, client_secret: str, issuer: str | None = None,
+                 scopes: str | None = None, display_name: str | None = None, trust_email: bool = False,
+                 store_tokens: bool = False, actor: Actor) -> OAuthProvider:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValidationFailed(fields={"name": ["1-64 characters: a-z, 0-9, '_' or '-', starting with a-z or 0-9."]})
+    if client_secret is None:
+        raise ValidationFailed(fields={"client_secret": ["This field is required."]})
+    clean = provider_clean(kind=kind, client_id=client_id, client_secret=client_secret, issuer=issuer,
+                           scopes=scopes, display_name=display_name)
     if OAuthProvider.objects.filter(name=name).exists():
         raise ValidationFailed(fields={"name": ["A provider with this name exists."]})
     provider = OAuthProvider.objects.create(
-        name=name, kind=kind, client_id=client_id, client_secret_sealed=seal(client_secret), issuer=issuer,
-        scopes=" ".join(scope_list), display_name=display_name or name, trust_email=trust_email,
-        store_tokens=store_tokens, enabled=True)
-    _provider_audit(provider=provider, change="added", actor=actor, issuer=issuer, trust_email=trust_email)
+        name=name, kind=clean["kind"], client_id=clean["client_id"], client_secret_sealed=seal(client_secret),
+        issuer=clean["issuer"], scopes=clean["scopes"], display_name=clean["display_name"] or name,
+        trust_email=trust_email, store_tokens=store_tokens, enabled=True)
+    _provider_audit(provider=provider, change="added", actor=actor, issuer=provider.issuer, trust_email=trust_email)
+    return provider
+
+
+@transaction.atomic
+def provider_update(*, name: str, client_id: str, client_secret: str | None, issuer: str | None,
+                    scopes: str | None, display_name: str | None, trust_email: bool, enabled: bool,
+                    store_tokens: bool, actor: Actor) -> OAuthProvider:
+    """The admin's change form: every setting but the name and kind; the secret only when given."""
+    provider = _provider_locked(name)
+    clean = provider_clean(kind=provider.kind, client_id=client_id, client_secret=client_secret, issuer=issuer,
+                           scopes=scopes, display_name=display_name)
+    new = {"client_id": clean["client_id"], "issuer": clean["issuer"], "scopes": clean["scopes"],
+           "display_name": clean["display_name"] or provider.name, "trust_email": trust_email, "enabled": enabled,
+           "store_tokens": store_tokens}
+    changed = [field for field, value in new.items() if getattr(provider, field) != value]
+    for field in changed:
+        setattr(provider, field, new[field])
+    if client_secret is not None:
+        provider.client_secret_sealed = seal(client_secret)
+        changed.append("client_secret")
+    if changed:
+        provider.save()
+        _provider_audit(provider=provider, change="updated", actor=actor, fields=changed)
     return provider
 
 
@@ -302,15 +339,33 @@ def _tokens(provider: OAuthProvider, tokens: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _refused(*, provider: OAuthProvider, reason: str, user: User | None) -> None:
+    """A refused external sign-in is a `login.failed` like any other door's (the account it
+    aimed at, when there is one); codes and tokens never reach the event."""
+    with transaction.atomic():
+        event_record(action=Action.LOGIN_FAILED, actor=Actor.anonymous(),
+                     result=Result.DENIED if user is not None else Result.FAILURE,
+                     subject_user_id=user.pk if user else None, tenant_id=user.tenant_id if user else None,
+                     metadata={"method": f"oauth:{provider.name}", "channel": signin.API.name, "reason": reason})
+
+
 def identity_sign_in(*, provider_name: str, code: str, state: str, iss: str | None = None) -> signin.Signed:
     """The callback: the provider's subject signs in its user (made on first sight) through the
     one sign-in flow, as the first factor `oauth:<provider>`."""
     provider = _enabled(provider_name)
-    result = flow_finish(provider_name=provider.name, code=code, state=state, iss=iss)
+    try:
+        result = flow_finish(provider_name=provider.name, code=code, state=state, iss=iss)
+    except (OAuthStateInvalid, OAuthFailed) as exc:
+        _refused(provider=provider, reason=exc.code, user=None)
+        raise
     claims = result["claims"]
     link = UserOAuth.objects.select_related("user").filter(issuer=claims["iss"], provider_uid=claims["sub"]).first()
     if link is None:
-        fields = _new_account_fields(provider, _profile(claims, result["userinfo"]))
+        try:
+            fields = _new_account_fields(provider, _profile(claims, result["userinfo"]))
+        except AccountExists:
+            _refused(provider=provider, reason=AccountExists.code, user=None)
+            raise
         try:
             with transaction.atomic():
                 user = account_services.user_create(**fields, actor=Actor.anonymous())
@@ -326,6 +381,7 @@ def identity_sign_in(*, provider_name: str, code: str, state: str, iss: str | No
         if provider.store_tokens:
             UserOAuth.objects.filter(pk=link.pk).update(**_tokens(provider, result["tokens"]))
     if user.status != User.Status.ACTIVE:
+        _refused(provider=provider, reason=AccountDisabled.code, user=user)
         raise AccountDisabled()
     return signin.first_factor_passed(user=user, method=f"oauth:{provider.name}", amr=["fed"], channel=signin.API)
 

@@ -231,6 +231,9 @@ def test_a_replayed_state_is_refused(api, provider, idp):
     assert callback(api, "acme", {"code": back["code"], "state": back["state"]}).status_code == 200
     r = callback(api, "acme", {"code": back["code"], "state": back["state"]})
     assert r.status_code == 400 and error_code(r) == "oauth_state_invalid"
+    failed = AuditEvent.objects.get(action=Action.LOGIN_FAILED)
+    assert failed.metadata["method"] == "oauth:acme" and failed.metadata["reason"] == "oauth_state_invalid"
+    assert back["code"] not in json.dumps(failed.metadata)
 
 
 def test_an_altered_state_is_refused_and_spends_nothing(api, provider, idp):
@@ -302,6 +305,7 @@ def test_a_verified_email_of_a_local_account_is_never_linked(api, provider, idp)
     local = UserFactory(username="mallory", email="mallory@idp.test")
     r = full_flow(api, idp, "mallory")
     assert r.status_code == 409 and error_code(r) == "account_exists"
+    assert AuditEvent.objects.get(action=Action.LOGIN_FAILED).metadata["reason"] == "account_exists"
     assert not UserOAuth.objects.exists()
     local.refresh_from_db()
     assert local.has_usable_password() and local.status == "active"
@@ -416,6 +420,7 @@ def test_a_forged_or_wrong_id_token_fails(api, stub, stub_provider, mode):
     r = _stub_callback(api, stub, mode)
     assert r.status_code == 401 and error_code(r) == "oauth_failed", (mode, r.content)
     assert not UserOAuth.objects.exists()
+    assert AuditEvent.objects.get(action=Action.LOGIN_FAILED).metadata["reason"] == "oauth_failed"
 
 
 # ---- bad input: a 400 (or 404) envelope, never a 500 -------------------------------------------------
@@ -452,6 +457,17 @@ def test_an_unreachable_provider_is_503_not_500(api, front, signing_key):
                           issuer=f"http://127.0.0.1:{_free_port()}", actor=Actor.system("test"))
     r = api.get("/v1/oauth/down/login", {"redirect_uri": FRONT}, HTTP_ACCEPT="application/json")
     assert r.status_code == 503 and error_code(r) == "service_unavailable"
+
+
+def test_a_frozen_account_is_refused_and_audited(api, provider, idp):
+    assert full_flow(api, idp, "sam").status_code == 200
+    user = UserOAuth.objects.get().user
+    user.status = "frozen"
+    user.save(update_fields=["status"])
+    r = full_flow(api, idp, "sam")
+    assert r.status_code == 403 and error_code(r) == "account_disabled"
+    failed = AuditEvent.objects.get(action=Action.LOGIN_FAILED)
+    assert failed.subject_user_id == user.pk and failed.metadata["reason"] == "account_disabled"
 
 
 def test_an_unreadable_client_secret_is_503_not_500(api, provider):

@@ -1,4 +1,4 @@
-"""manage.py oauth_provider: the operators' interface (fixed: the gateway team scripts it)."""
+"""manage.py oauth_provider (the operators' interface, fixed: the gateway team scripts it) and the console page."""
 from __future__ import annotations
 
 import subprocess
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from accounts.models import User
 from audit.models import Action, AuditEvent
 from custos.crypto import unseal
 from federation.models import OAuthProvider
@@ -94,3 +95,50 @@ def test_argument_errors_exit_non_zero_without_a_traceback(args):
     proc = subprocess.run([sys.executable, "manage.py", "oauth_provider", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr and "error" in proc.stderr
+
+
+# ---- the same settings as a page of the staff console --------------------------------------------
+@pytest.fixture
+def console(client):
+    from tests.factories import UserFactory
+
+    staff = UserFactory(username="root", user_type="staff", is_superuser=True)
+    client.force_login(staff, backend="accounts.backends.CustosModelBackend")
+    return client
+
+
+def _form(**over):
+    data = {"name": "corp", "kind": "oidc", "display_name": "Corp SSO", "client_id": "cid",
+            "client_secret": "console-secret-1", "issuer": "https://sso.corp.example", "scopes": "openid email",
+            "enabled": "on"}
+    data.update(over)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_console_adds_changes_and_deletes_a_provider_audited(console):
+    r = console.post("/admin/federation/oauthprovider/add/", _form())
+    assert r.status_code == 302, r.content[:2000]
+    p = OAuthProvider.objects.get(name="corp")
+    assert unseal(p.client_secret_sealed) == "console-secret-1" and p.issuer == "https://sso.corp.example"
+    page = console.get(f"/admin/federation/oauthprovider/{p.pk}/change/").content.decode()
+    assert "console-secret-1" not in page and p.client_secret_sealed not in page  # never shown again
+    # a change without a secret keeps it
+    r = console.post(f"/admin/federation/oauthprovider/{p.pk}/change/",
+                     _form(name=None, kind=None, client_secret="", display_name="Corp", trust_email="on"))
+    assert r.status_code == 302, r.content[:2000]
+    p.refresh_from_db()
+    assert p.display_name == "Corp" and p.trust_email and unseal(p.client_secret_sealed) == "console-secret-1"
+    r = console.post(f"/admin/federation/oauthprovider/{p.pk}/delete/", {"post": "yes"})
+    assert r.status_code == 302 and not OAuthProvider.objects.exists()
+    events = AuditEvent.objects.filter(action=Action.IDENTITY_PROVIDER_CHANGED).order_by("occurred_at", "id")
+    assert [e.metadata["change"] for e in events] == ["added", "updated", "removed"]
+    assert events[1].metadata["fields"] == ["display_name", "trust_email"]
+    assert all(e.actor_id == str(User.objects.get(username="root").pk) for e in events)
+
+
+def test_console_refuses_bad_settings_with_form_errors(console):
+    for over in ({"issuer": "ftp://x"}, {"client_secret": ""}, {"kind": "wechat"}, {"scopes": "email"},
+                 {"client_id": "has space"}):
+        r = console.post("/admin/federation/oauthprovider/add/", _form(**over))
+        assert r.status_code == 200 and b"errorlist" in r.content, over
+    assert not OAuthProvider.objects.exists()
