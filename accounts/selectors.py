@@ -232,3 +232,17 @@ def user_token_subject(*, user_id: int) -> User | None:
         cur.execute(_TOKEN_SUBJECT, [user_id, User.Status.ACTIVE])
         row = cur.fetchone()
     return User.from_db(connection.alias, _TOKEN_SUBJECT_NAMES, row) if row is not None else None
+
+
+# For rooms above accounts that need one fact about a user by id (sessions_app: who owns a
+# session and in which tenant, whether a token's `ver` is still current): one primary-key
+# read of the columns asked for, as those rooms used to make on `users` themselves.
+def user_tenant(*, user_id: int) -> tuple[int, int | None] | None:
+    """(id, tenant id) of a user, whatever its status; None when there is no such user."""
+    return User.objects.filter(pk=user_id).values_list("id", "tenant_id").first()
+
+
+def user_token_state(*, user_id: int) -> tuple[int, bool] | None:
+    """(token_version, whether the account is active) of a user; None when there is none."""
+    row = User.objects.filter(pk=user_id).values_list("token_version", "status").first()
+    return None if row is None else (row[0], row[1] == User.Status.ACTIVE)

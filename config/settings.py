@@ -228,6 +228,10 @@ CUSTOS_SESSIONS = {
     "REFRESH_GRACE": env_int("CUSTOS_REFRESH_GRACE", 10),
     "LEEWAY": env_int("CUSTOS_TOKEN_LEEWAY", 30),
     "REVOCATION_POLL": float(env_str("CUSTOS_REVOCATION_POLL", "0.5")),
+    # absolute and idle session limits (seconds; 0 = off) and live sessions per user (0 = no cap)
+    "SESSION_MAX_AGE": env_int("CUSTOS_SESSION_MAX_AGE", 30 * 24 * 3600),
+    "SESSION_IDLE_TIMEOUT": env_int("CUSTOS_SESSION_IDLE_TIMEOUT", 14 * 24 * 3600),
+    "MAX_SESSIONS": env_int("CUSTOS_MAX_SESSIONS", 50),
 }
 
 # simplejwt builds and parses the access tokens; keys.backends supplies the key ring.

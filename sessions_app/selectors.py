@@ -1,17 +1,40 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts import selectors as account_selectors
+
+from .conf import conf
 from .models import Session
 
 
 def active_session_count(*, user_id: int) -> int:
-    """Live sessions of a user, for the sign-in's risk rule (too many sessions)."""
+    """Sessions of a user not ended yet, for the sign-in's risk rule (too many sessions) and
+    its session cap (sessions_app.services.session_start). Counted on the (user, revoked)
+    index alone: one past its age or idle limit that nothing ended yet still counts, an
+    upper bound the cap's own read sorts out (and purge_expired ends them hourly)."""
     return Session.objects.filter(user_id=user_id, revoked=False).count()
 
 
+def live(now: datetime | None = None) -> Q:
+    """Sessions not ended and within their age and idle limits (sessions_app.conf)."""
+    now = now or timezone.now()
+    c = conf()
+    q = Q(revoked=False)
+    if c.session_max_age:
+        q &= Q(auth_time__gt=now - timedelta(seconds=c.session_max_age))
+    if c.session_idle_timeout:
+        q &= Q(last_seen_at__gt=now - timedelta(seconds=c.session_idle_timeout))
+    return q
+
+
 def sessions_of(*, user_id: int, current_sid: str | None) -> list[dict]:
-    rows = (Session.objects.filter(user_id=user_id, revoked=False).order_by("-last_seen_at")
+    """The user's live sessions: a session past its limits is over even before a refresh or
+    the hourly sweep marks it so."""
+    rows = (Session.objects.filter(live(), user_id=user_id).order_by("-last_seen_at")
             .values("session_id", "device_id", "user_agent", "ip", "created_at", "last_seen_at"))
     return [{**r, "current": r["session_id"] == current_sid} for r in rows]
 
@@ -22,13 +45,11 @@ def session_of_user(*, user_id: int, session_id: str) -> Session | None:
 
 def owner_of(*, user_id: int | None = None, session_id: str | None = None) -> tuple[int, int | None] | None:
     """(user id, tenant id) of a user or of a session's user; None when there is none."""
-    from accounts.models import User
-
     if session_id is not None:
         user_id = Session.objects.filter(session_id=session_id).values_list("user_id", flat=True).first()
     if user_id is None:
         return None
-    return User.objects.filter(pk=user_id).values_list("id", "tenant_id").first()
+    return account_selectors.user_tenant(user_id=user_id)
 
 
 def revocations_since(*, since: datetime | None, horizon_seconds: int) -> dict:
@@ -87,10 +108,8 @@ def roles_cutoff_for(*, user_id: int, tenant_id: int | None, horizon_seconds: in
 
 def token_still_valid(*, user_id: int, version: int, session_id: str | None) -> bool:
     """The authoritative (database) answer for introspection: not kicked, session alive."""
-    from accounts.models import User
-
-    row = User.objects.filter(pk=user_id).values_list("token_version", "status").first()
-    if row is None or row[0] > version or row[1] != User.Status.ACTIVE:
+    state = account_selectors.user_token_state(user_id=user_id)
+    if state is None or state[0] > version or not state[1]:
         return False
     if session_id is None:
         return True

@@ -4,7 +4,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpResponse
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -13,7 +14,7 @@ from rest_framework.views import APIView
 from audit.services import Actor
 from authz.permissions import allowed
 from authz.subjects import tenant_domain
-from custos.exceptions import NotFound, PermissionDeniedError
+from custos.exceptions import NotFound, PermissionDeniedError, ValidationFailed
 from custos.permissions import IsAuthenticatedPrincipal
 from custos.responses import no_store
 from custos.validation import body_of as _body
@@ -101,6 +102,25 @@ class SessionListView(APIView):
     def get(self, request):
         rows = selectors.sessions_of(user_id=request.user.id, current_sid=request.user.session_id)
         return Response({"results": SessionSerializer(rows, many=True).data, "next": None})
+
+    @extend_schema(parameters=[OpenApiParameter(
+        "all", OpenApiTypes.STR, enum=["1", "0", "true", "false"], required=False,
+        description="`1`: the current session ends too (the caller's access token stops working)")],
+        request=None, responses={204: None}, operation_id="v1_sessions_destroy_all",
+        summary="End all my other sessions (with all=1: every one), each audited as session.revoked")
+    def delete(self, request):
+        everything = _flag(request.query_params.get("all"), "all")
+        services.sessions_end_all(user_id=request.user.id, actor=Actor.user(request.user.id),
+                                  keep_session_id=None if everything else request.user.session_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _flag(value: str | None, name: str) -> bool:
+    if value in (None, "", "0", "false"):
+        return False
+    if value in ("1", "true"):
+        return True
+    raise ValidationFailed(fields={name: ["One of 1, 0, true, false."]})
 
 
 class SessionDetailView(APIView):
