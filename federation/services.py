@@ -339,6 +339,15 @@ def _tokens(provider: OAuthProvider, tokens: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _identity(claims: dict[str, Any]) -> UserOAuth | None:
+    """The identity of (iss, sub), compared exactly here too: a database whose collation
+    ignored case must not make "Alice" sign in as "alice" (migration 0003 fixes MySQL's)."""
+    for link in UserOAuth.objects.select_related("user").filter(issuer=claims["iss"], provider_uid=claims["sub"]):
+        if link.issuer == claims["iss"] and link.provider_uid == claims["sub"]:
+            return link
+    return None
+
+
 def _refused(*, provider: OAuthProvider, reason: str, user: User | None) -> None:
     """A refused external sign-in is a `login.failed` like any other door's (the account it
     aimed at, when there is one); codes and tokens never reach the event."""
@@ -359,7 +368,7 @@ def identity_sign_in(*, provider_name: str, code: str, state: str, iss: str | No
         _refused(provider=provider, reason=exc.code, user=None)
         raise
     claims = result["claims"]
-    link = UserOAuth.objects.select_related("user").filter(issuer=claims["iss"], provider_uid=claims["sub"]).first()
+    link = _identity(claims)
     if link is None:
         try:
             fields = _new_account_fields(provider, _profile(claims, result["userinfo"]))
@@ -397,7 +406,7 @@ def identity_bind(*, provider_name: str, code: str, state: str, user_id: int, is
         user = User.objects.select_for_update().filter(pk=user_id, status=User.Status.ACTIVE).first()
         if user is None:
             raise AccountDisabled()
-        link = UserOAuth.objects.filter(issuer=claims["iss"], provider_uid=claims["sub"]).first()
+        link = _identity(claims)
         if link is not None:
             if link.user_id != user_id:
                 raise IdentityAlreadyBound()

@@ -319,6 +319,7 @@ class StubIdP:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.mode = "good"
         self.nonce = ""
+        self.sub = "stub-user"
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -356,7 +357,7 @@ class StubIdP:
 
     def id_token(self) -> str:
         now = int(time.time())
-        claims = {"iss": self.issuer, "sub": "stub-user", "aud": "stub-client", "iat": now, "exp": now + 300,
+        claims = {"iss": self.issuer, "sub": self.sub, "aud": "stub-client", "iat": now, "exp": now + 300,
                   "nonce": self.nonce}
         headers = {"kid": "k1"}
         key: object = self.key
@@ -412,6 +413,18 @@ def test_the_stub_itself_is_accepted_when_honest(api, stub, stub_provider):
     r = _stub_callback(api, stub, "good")
     assert r.status_code == 200, r.content
     assert UserOAuth.objects.get().provider_uid == "stub-user"
+
+
+def test_subjects_differing_in_case_are_two_identities(api, stub, stub_provider):
+    first = _stub_callback(api, stub, "good")
+    stub.sub = "STUB-USER"
+    try:
+        second = _stub_callback(api, stub, "good")
+    finally:
+        stub.sub = "stub-user"
+    assert first.status_code == second.status_code == 200, second.content
+    assert first.json()["user"]["id"] != second.json()["user"]["id"]
+    assert sorted(UserOAuth.objects.values_list("provider_uid", flat=True)) == ["STUB-USER", "stub-user"]
 
 
 @pytest.mark.parametrize("mode", ["wrong_aud", "wrong_nonce", "no_nonce", "none", "hs256", "wrong_iss",
