@@ -194,7 +194,9 @@ def provider_test(*, name: str) -> list[str]:
     notes = []
     try:
         config = backend.oidc_config()
-        _discovered_issuer(backend, provider)
+        if str(config.get("issuer", "")).rstrip("/") != provider.issuer:
+            raise CustosError(f"Discovery names the issuer {str(config.get('issuer'))[:200]!r}, "
+                              f"not {provider.issuer!r}.")
         notes.append(f"discovery ok: {backend.oidc_config_url()}")
         for key in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
             if not isinstance(config.get(key), str):

@@ -581,3 +581,15 @@ def test_the_last_way_to_sign_in_cannot_be_unbound(api, provider, idp):
     r = api.delete("/v1/oauth/acme/bind", **bearer(token), **header)
     assert r.status_code == 409 and error_code(r) == "last_login_method"
     assert UserOAuth.objects.count() == 1
+
+
+def test_a_discovery_document_naming_another_issuer_is_refused(api, stub, front, signing_key):
+    from django.core.management import CommandError, call_command
+
+    port = urlsplit(stub.issuer).port
+    services.provider_add(name="mixup", kind="oidc", client_id="stub-client", client_secret=SECRET,
+                          issuer=f"http://localhost:{port}", actor=Actor.system("test"))  # it says 127.0.0.1
+    r = api.get("/v1/oauth/mixup/login", {"redirect_uri": FRONT}, HTTP_ACCEPT="application/json")
+    assert r.status_code == 503 and not OAuthFlow.objects.exists()
+    with pytest.raises(CommandError, match="Discovery names the issuer"):
+        call_command("oauth_provider", "test", "mixup")
