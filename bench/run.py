@@ -58,7 +58,7 @@ def custos_env() -> dict[str, str]:
         "CUSTOS_DEBUG": "false", "CUSTOS_LOG_LEVEL": "WARNING",
         # one load generator on one address is what the per-IP limits exist to stop: lift them
         "CUSTOS_IP_REQUESTS_LIMIT": "1000000000", "CUSTOS_IP_FAILURES_LIMIT": "1000000000",
-        "CUSTOS_RISK_MAX_SESSIONS": "1000000",
+        "CUSTOS_RISK_MAX_SESSIONS": "1000000", "CUSTOS_MAX_SESSIONS": "0",
     })
     return env
 

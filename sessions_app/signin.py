@@ -50,7 +50,7 @@ class Channel(Protocol):
     def admits(self, user: User) -> bool:
         """May this user sign in here at all (checked after a correct first factor)."""
 
-    def issue(self, *, user: User, amr: list[str]) -> Any:
+    def issue(self, *, user: User, amr: list[str], active_sessions: int | None = None) -> Any:
         """Inside the sign-in's transaction: what the caller gets for a success."""
 
 
@@ -62,8 +62,8 @@ class ApiChannel:
     def admits(self, user: User) -> bool:
         return True
 
-    def issue(self, *, user: User, amr: list[str]) -> TokenPair:
-        return session_start(user=user, amr=amr, actor=Actor.user(user.pk))
+    def issue(self, *, user: User, amr: list[str], active_sessions: int | None = None) -> TokenPair:
+        return session_start(user=user, amr=amr, actor=Actor.user(user.pk), active_sessions=active_sessions)
 
 
 API = ApiChannel()
@@ -80,7 +80,7 @@ class ConsoleChannel:
     def admits(self, user: User) -> bool:
         return user.is_staff
 
-    def issue(self, *, user: User, amr: list[str]) -> User:
+    def issue(self, *, user: User, amr: list[str], active_sessions: int | None = None) -> User:
         from django.contrib.auth import login
 
         login(self.request, user, backend="accounts.backends.CustosModelBackend")
@@ -267,7 +267,8 @@ def first_factor_passed(*, user: User, method: str, amr: list[str], channel: Cha
         _refused(user=user, method=method, code=EmailUnverified.code, channel=channel)
         raise EmailUnverified()
     needs_mfa = user.has_mfa if hasattr(user, "has_mfa") else mfa.mfa_enabled(user.pk)
-    assessment = risk.assess(user=user, active_sessions=selectors.active_session_count(user_id=user.pk))
+    active_sessions = selectors.active_session_count(user_id=user.pk)  # the risk rule's and the session cap's
+    assessment = risk.assess(user=user, active_sessions=active_sessions)
     # One transaction for the anomaly and what follows it (fewer round trips per login).
     with transaction.atomic():
         risk.anomaly_record(user=user, risk=assessment)
@@ -278,7 +279,8 @@ def first_factor_passed(*, user: User, method: str, amr: list[str], channel: Cha
                          metadata={"method": method, "channel": channel.name, "reason": "risk",
                                    "risk": assessment.as_dict()})
         elif not needs_mfa and assessment.decision != "step_up":
-            return Signed(issued=_issue(user=user, method=method, amr=amr, assessment=assessment, channel=channel))
+            return Signed(issued=_issue(user=user, method=method, amr=amr, assessment=assessment, channel=channel,
+                                        active_sessions=active_sessions))
     if assessment.decision == "deny":
         metrics.LOGINS.labels(method, "denied").inc()
         raise LoginDenied()
@@ -307,10 +309,11 @@ def _email_step_up(*, user: User, amr: list[str], assessment: risk.Risk) -> Chal
     return challenge
 
 
-def _issue(*, user: User, method: str, amr: list[str], assessment: risk.Risk | None, channel: Channel) -> Any:
+def _issue(*, user: User, method: str, amr: list[str], assessment: risk.Risk | None, channel: Channel,
+           active_sessions: int | None = None) -> Any:
     with transaction.atomic(savepoint=False):
         account_services.user_mark_login(user=user)
-        issued = channel.issue(user=user, amr=amr)
+        issued = channel.issue(user=user, amr=amr, active_sessions=active_sessions)
         risk.history_record(user=user, method=method, result="success", risk=assessment)
         metadata: dict[str, Any] = {"method": method, "channel": channel.name, "amr": amr}
         if isinstance(issued, TokenPair):
