@@ -337,3 +337,5 @@ CUSTOS_OAUTH_FLOW_TTL = env_int("CUSTOS_OAUTH_FLOW_TTL", 600)  # seconds a start
 CUSTOS_OAUTH_HTTP_TIMEOUT = env_int("CUSTOS_OAUTH_HTTP_TIMEOUT", 10)  # seconds, each call to a provider
 # An unknown `kid` refetches a provider's JWKS at most this often (seconds).
 CUSTOS_OAUTH_JWKS_MIN_REFETCH = env_int("CUSTOS_OAUTH_JWKS_MIN_REFETCH", 30)
+# Started external sign-ins per client IP per hour (each one is a row until spent or expired).
+CUSTOS_OAUTH_LOGINS_PER_IP_PER_HOUR = env_int("CUSTOS_OAUTH_LOGINS_PER_IP_PER_HOUR", 300)

@@ -16,8 +16,10 @@ from django.utils import timezone
 from accounts import selectors as account_selectors
 from accounts import services as account_services
 from accounts.models import User
+from accounts.security import throttle
 from audit.models import Action, Result
 from audit.services import Actor, event_record
+from custos import context
 from custos.crypto import seal, sha256_hex, unseal
 from custos.exceptions import AccountDisabled, CustosError, ServiceUnavailable, ValidationFailed
 from sessions_app import signin
@@ -233,6 +235,9 @@ def flow_start(*, provider_name: str, redirect_uri: object, user_id: int | None 
     provider = _enabled(provider_name)
     if not isinstance(redirect_uri, str) or redirect_uri not in conf().redirect_uris:
         raise RedirectUriRefused()
+    ip = context.current().ip
+    if ip:  # each login writes a row: a flood from one client is refused, 429 with Retry-After
+        throttle.counted_limit(f"oauth:login:ip:{ip}", conf().logins_per_ip_per_hour, 3600)
     flow: dict[str, Any] = {}
     backend = social.backend_for(settings=_settings(provider), flow=flow, redirect_uri=redirect_uri)
     try:

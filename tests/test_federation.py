@@ -593,3 +593,12 @@ def test_a_discovery_document_naming_another_issuer_is_refused(api, stub, front,
     assert r.status_code == 503 and not OAuthFlow.objects.exists()
     with pytest.raises(CommandError, match="Discovery names the issuer"):
         call_command("oauth_provider", "test", "mixup")
+
+
+def test_logins_are_limited_per_client_ip(api, provider, settings):
+    settings.CUSTOS_OAUTH_LOGINS_PER_IP_PER_HOUR = 3
+    for _ in range(3):
+        start(api)
+    r = api.get("/v1/oauth/acme/login", {"redirect_uri": FRONT}, HTTP_ACCEPT="application/json")
+    assert r.status_code == 429 and error_code(r) == "rate_limited" and int(r["Retry-After"]) > 0
+    assert OAuthFlow.objects.count() == 3
