@@ -41,8 +41,9 @@ from .models import OAuthFlow, OAuthProvider, UserOAuth
 log = logging.getLogger("custos.federation")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 GOOGLE_ISSUER = "https://accounts.google.com"
+GITHUB_URL = "https://github.com"
 # Kinds whose sign-in is built; the others are accepted by no command yet (docs/federation.md).
-BUILT_KINDS = (OAuthProvider.Kind.OIDC, OAuthProvider.Kind.GOOGLE)
+BUILT_KINDS = (OAuthProvider.Kind.OIDC, OAuthProvider.Kind.GOOGLE, OAuthProvider.Kind.GITHUB)
 
 
 # ---- providers (manage.py oauth_provider; every change audited) --------------------------------
@@ -65,20 +66,24 @@ def provider_clean(*, kind: str, client_id: str, client_secret: str | None, issu
     if kind not in OAuthProvider.Kind.values:
         raise ValidationFailed(fields={"kind": [f"One of {', '.join(OAuthProvider.Kind.values)}."]})
     if kind not in BUILT_KINDS:
-        raise ValidationFailed(fields={"kind": [f"Kind {kind} is not supported yet (only oidc and google)."]})
+        raise ValidationFailed(fields={"kind": [f"Kind {kind} is not supported yet (only oidc, google, github)."]})
     for field, value in (("client_id", client_id), ("client_secret", client_secret)):
         if field == "client_secret" and value is None:
             continue
         if not isinstance(value, str) or not value.strip() or len(value) > 255 or any(c.isspace() for c in value):
             raise ValidationFailed(fields={field: ["1-255 characters without spaces."]})
+    github = kind == OAuthProvider.Kind.GITHUB
     if kind == OAuthProvider.Kind.GOOGLE:
         issuer = issuer or GOOGLE_ISSUER
+    elif github:
+        issuer = issuer or GITHUB_URL  # another URL: a GitHub Enterprise Server
     if not issuer:
         raise ValidationFailed(fields={"issuer": ["Required for an OpenID provider (its discovery URL's base)."]})
     issuer = _check_url(issuer, "issuer")
-    scope_list = (scopes or "openid email profile").split()
-    if "openid" not in scope_list or any(not re.match(r"^[\x21\x23-\x5b\x5d-\x7e]+$", s) for s in scope_list):
-        raise ValidationFailed(fields={"scopes": ["Space-separated scopes including openid."]})
+    scope_list = (scopes or ("read:user user:email" if github else "openid email profile")).split()
+    if (not scope_list or (not github and "openid" not in scope_list)
+            or any(not re.match(r"^[\x21\x23-\x2b\x2d-\x5b\x5d-\x7e]+$", s) for s in scope_list)):
+        raise ValidationFailed(fields={"scopes": ["Space-separated scopes (including openid for an OpenID provider)."]})
     if display_name is not None and len(display_name) > 128:
         raise ValidationFailed(fields={"display_name": ["At most 128 characters."]})
     return {"kind": kind, "client_id": client_id, "issuer": issuer, "scopes": " ".join(scope_list),
@@ -155,12 +160,27 @@ def provider_remove(*, name: str, actor: Actor) -> None:
     _provider_audit(provider=provider, change="removed", actor=actor)
 
 
+def _protocol(provider: OAuthProvider) -> str:
+    return "github" if provider.kind == OAuthProvider.Kind.GITHUB else "oidc"
+
+
 def _settings(provider: OAuthProvider) -> dict[str, Any]:
     try:
         secret = unseal(provider.client_secret_sealed)
     except ValueError as exc:  # the field keys changed without the old one kept: an operator's fix
         log.error("oauth provider %s: client secret unreadable with the current field keys", provider.name)
         raise ServiceUnavailable("The identity provider is not configured correctly.") from exc
+    if _protocol(provider) == "github":
+        return {
+            "KEY": provider.client_id,
+            "SECRET": secret,
+            "URL": provider.issuer + "/",
+            "API_URL": "https://api.github.com/" if provider.issuer == GITHUB_URL else provider.issuer + "/api/v3/",
+            "SCOPE": provider.scopes.split(),
+            "IGNORE_DEFAULT_SCOPE": True,
+            "STATE_LIFETIME": conf().flow_ttl,
+            "REQUESTS_TIMEOUT": conf().http_timeout,
+        }
     return {
         "KEY": provider.client_id,
         "SECRET": secret,
@@ -192,8 +212,19 @@ def provider_test(*, name: str) -> list[str]:
         secret = unseal(provider.client_secret_sealed)
     except ValueError as exc:
         raise CustosError("The client secret cannot be read with the current field keys.") from exc
-    backend = social.backend_for(settings=_settings(provider), flow={}, redirect_uri="")
+    settings = _settings(provider)
+    backend = social.backend_for(settings=settings, flow={}, redirect_uri="", protocol=_protocol(provider))
     notes = []
+    if _protocol(provider) == "github":
+        try:
+            backend.get_json(settings["API_URL"])
+        except (social.SocialError, requests.RequestException) as exc:
+            raise CustosError(f"The GitHub API at {settings['API_URL']} is unreachable.") from exc
+        notes.append(f"api ok: {settings['API_URL']}")
+        if not provider.client_id or not secret or len(secret) < 8:
+            raise CustosError("The client id or secret looks wrong (empty, or a secret under 8 characters).")
+        notes.append("credentials shaped right")
+        return notes
     try:
         config = backend.oidc_config()
         if str(config.get("issuer", "")).rstrip("/") != provider.issuer:
@@ -239,9 +270,11 @@ def flow_start(*, provider_name: str, redirect_uri: object, user_id: int | None 
     if ip:  # each login writes a row: a flood from one client is refused, 429 with Retry-After
         throttle.counted_limit(f"oauth:login:ip:{ip}", conf().logins_per_ip_per_hour, 3600)
     flow: dict[str, Any] = {}
-    backend = social.backend_for(settings=_settings(provider), flow=flow, redirect_uri=redirect_uri)
+    backend = social.backend_for(settings=_settings(provider), flow=flow, redirect_uri=redirect_uri,
+                                 protocol=_protocol(provider))
     try:
-        _discovered_issuer(backend, provider)
+        if _protocol(provider) == "oidc":
+            _discovered_issuer(backend, provider)
         url = backend.auth_url()
     except (social.SocialError, requests.RequestException) as exc:
         raise ServiceUnavailable("The identity provider cannot be reached; retry later.") from exc
@@ -280,7 +313,7 @@ def flow_finish(*, provider_name: str, code: str, state: str, iss: str | None = 
     if iss is not None and iss.rstrip("/") != provider.issuer:
         raise OAuthFailed()  # RFC 9207: the answer came from another issuer (a mix-up)
     backend = social.backend_for(settings=_settings(provider), flow=flow, redirect_uri=row.redirect_uri,
-                                 data={"code": code, "state": state})
+                                 data={"code": code, "state": state}, protocol=_protocol(provider))
     try:
         result = backend.auth_complete()
     except social.SocialError as exc:

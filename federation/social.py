@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from social_core.backends.github_enterprise import GithubEnterpriseOAuth2
 from social_core.backends.open_id_connect import OpenIdConnectAuth
 from social_core.exceptions import SocialAuthBaseException
 from social_core.storage import AssociationMixin, BaseStorage, NonceMixin
@@ -90,11 +91,11 @@ class RestStrategy(BaseStrategy):
         super().__init__(storage=_storage_for(flow))
 
     def get_setting(self, name: str):
-        # The backend asks SOCIAL_AUTH_OIDC_<NAME>, SOCIAL_AUTH_<NAME>, then <NAME>: only the
-        # first is answered, from the provider's row, so Django settings never leak in.
-        prefix = "SOCIAL_AUTH_OIDC_"
-        if name.startswith(prefix) and name[len(prefix):] in self._settings:
-            return self._settings[name[len(prefix):]]
+        # The backend asks SOCIAL_AUTH_<BACKEND>_<NAME>, SOCIAL_AUTH_<NAME>, then <NAME>: only
+        # the first is answered, from the provider's row, so Django settings never leak in.
+        for prefix in BACKEND_PREFIXES:
+            if name.startswith(prefix) and name[len(prefix):] in self._settings:
+                return self._settings[name[len(prefix):]]
         raise KeyError(name)
 
     def request_data(self, merge: bool = True) -> dict[str, Any]:
@@ -158,6 +159,41 @@ class OidcBackend(OpenIdConnectAuth):
             k: response.get(k) for k in ("access_token", "refresh_token", "expires_in")}}
 
 
+class GithubBackend(GithubEnterpriseOAuth2):
+    """GitHub (github.com, or an Enterprise Server at the provider's issuer): OAuth 2.0, no ID
+    token. The subject is the account's numeric id (a login can be renamed); the email is the
+    primary one only if GitHub has verified it (social-core takes the primary unverified too)."""
+
+    name = "github"
+
+    def user_data(self, access_token: str, *args, **kwargs) -> dict[str, Any] | None:
+        data = self._user_data(access_token)
+        if not isinstance(data, dict) or isinstance(data.get("id"), bool) or not isinstance(data.get("id"), int):
+            raise SocialAuthBaseException("github_user_malformed")
+        try:
+            emails = self._user_data(access_token, "/emails")
+        except SocialAuthBaseException:
+            emails = []
+        verified = [e.get("email") for e in emails if isinstance(emails, list) and isinstance(e, dict)
+                    and e.get("primary") is True and e.get("verified") is True and isinstance(e.get("email"), str)]
+        return {"user": data, "verified_email": verified[0] if verified else None}
+
+    def do_auth(self, access_token, *args, **kwargs):
+        response = kwargs.get("response") or {}
+        info = self.user_data(access_token) or {}
+        user = info["user"]
+        claims = {"iss": self.setting("URL").rstrip("/"), "sub": str(user["id"]),
+                  "preferred_username": user.get("login"), "name": user.get("name") or user.get("login")}
+        if info["verified_email"]:
+            claims.update(email=info["verified_email"], email_verified=True)
+        return {"claims": claims, "userinfo": {}, "tokens": {
+            k: response.get(k) for k in ("access_token", "refresh_token", "expires_in")}}
+
+
+BACKENDS: dict[str, type[OidcBackend] | type[GithubBackend]] = {"oidc": OidcBackend, "github": GithubBackend}
+BACKEND_PREFIXES = tuple(f"SOCIAL_AUTH_{cls.name.upper()}_" for cls in BACKENDS.values())
+
+
 def backend_for(*, settings: dict[str, Any], flow: dict[str, Any], redirect_uri: str,
-                data: dict[str, Any] | None = None) -> OidcBackend:
-    return OidcBackend(RestStrategy(settings=settings, flow=flow, data=data), redirect_uri=redirect_uri)
+                data: dict[str, Any] | None = None, protocol: str = "oidc") -> Any:
+    return BACKENDS[protocol](RestStrategy(settings=settings, flow=flow, data=data), redirect_uri=redirect_uri)

@@ -602,3 +602,141 @@ def test_logins_are_limited_per_client_ip(api, provider, settings):
     r = api.get("/v1/oauth/acme/login", {"redirect_uri": FRONT}, HTTP_ACCEPT="application/json")
     assert r.status_code == 429 and error_code(r) == "rate_limited" and int(r["Retry-After"]) > 0
     assert OAuthFlow.objects.count() == 3
+
+
+# ---- GitHub: social-core's backend against recorded answers (docs.github.com) ----------------------
+GH_TOKEN = "gho_16C7e42F292c6912E7710c838347Ae178B4a"  # the docs' example token
+GH_USER = {"login": "octocat", "id": 1, "node_id": "MDQ6VXNlcjE=", "type": "User", "site_admin": False,
+           "name": "monalisa octocat", "company": "GitHub", "blog": "https://github.com/blog",
+           "location": "San Francisco", "email": None, "hireable": False, "public_repos": 2,
+           "followers": 20, "following": 0, "created_at": "2008-01-14T04:33:35Z",
+           "updated_at": "2008-01-14T04:33:35Z"}
+GH_EMAILS = [{"email": "octocat@github.com", "verified": True, "primary": True, "visibility": "public"},
+             {"email": "octo@other.example", "verified": True, "primary": False, "visibility": None}]
+
+
+class GithubStub:
+    """A GitHub Enterprise Server's paths (login/oauth/*, api/v3/*) answering as GitHub documents."""
+
+    def __init__(self) -> None:
+        self.emails = GH_EMAILS
+        self.user = GH_USER
+        self.requests: list[tuple[str, str, dict, str]] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _json(self, body, status=200):
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_GET(self):
+                stub.requests.append(("GET", self.path, dict(self.headers), ""))
+                auth = self.headers.get("Authorization")
+                if self.path == "/api/v3/":
+                    self._json({"current_user_url": f"{stub.base}/api/v3/user"})
+                elif auth != f"token {GH_TOKEN}":
+                    self._json({"message": "Requires authentication"}, 401)
+                elif self.path == "/api/v3/user":
+                    self._json(stub.user)
+                elif self.path == "/api/v3/user/emails":
+                    self._json(stub.emails)
+                else:
+                    self._json({"message": "Not Found"}, 404)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                stub.requests.append(("POST", self.path, dict(self.headers), body))
+                form = {k: v[0] for k, v in parse_qs(body).items()}
+                if self.path != "/login/oauth/access_token":
+                    self._json({"message": "Not Found"}, 404)
+                elif form.get("code") != "good-code":  # GitHub answers a bad code with 200 and an error
+                    self._json({"error": "bad_verification_code",
+                                "error_description": "The code passed is incorrect or expired.",
+                                "error_uri": "https://docs.github.com/apps/troubleshooting"})
+                else:
+                    self._json({"access_token": GH_TOKEN, "scope": "read:user,user:email", "token_type": "bearer"})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def github_stub():
+    s = GithubStub()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def github(github_stub, front, signing_key):
+    github_stub.emails, github_stub.user, github_stub.requests[:] = GH_EMAILS, GH_USER, []
+    return services.provider_add(name="gh", kind="github", client_id="Iv1.8a61f9b3a7aba766",
+                                 client_secret=SECRET, issuer=github_stub.base, trust_email=True,
+                                 actor=Actor.system("test"))
+
+
+def _github_callback(api, code: str = "good-code"):
+    started = start(api, "gh")
+    return started, callback(api, "gh", {"code": code, "state": started["state"]})
+
+
+def test_github_sign_in_takes_the_verified_primary_email(api, github, github_stub):
+    started, r = _github_callback(api)
+    assert r.status_code == 200, r.content
+    q = {k: v[0] for k, v in parse_qs(urlsplit(started["authorize_url"]).query).items()}
+    assert started["authorize_url"].startswith(f"{github_stub.base}/login/oauth/authorize?")
+    assert q["client_id"] == "Iv1.8a61f9b3a7aba766" and q["scope"] == "read:user,user:email" and q["state"]
+    token_call = next(x for x in github_stub.requests if x[0] == "POST")
+    assert "code=good-code" in token_call[3] and "client_id=Iv1.8a61f9b3a7aba766" in token_call[3]
+    link = UserOAuth.objects.get()
+    assert (link.provider, link.issuer, link.provider_uid) == ("gh", github_stub.base, "1")
+    assert link.user.email == "octocat@github.com" and link.user.email_verified_at is not None
+    assert link.user.profile.nickname == "monalisa octocat"
+    again = _github_callback(api)[1]
+    assert again.status_code == 200 and again.json()["user"]["id"] == link.user_id
+    assert GH_TOKEN not in json.dumps(list(AuditEvent.objects.values_list("metadata", flat=True)))
+
+
+def test_github_an_unverified_primary_email_is_not_taken(api, github, github_stub):
+    github_stub.emails = [{"email": "octocat@github.com", "verified": False, "primary": True, "visibility": None},
+                          {"email": "octo@other.example", "verified": True, "primary": False, "visibility": None}]
+    r = _github_callback(api)[1]
+    assert r.status_code == 200, r.content
+    user = UserOAuth.objects.get().user
+    assert user.email is None and user.username.startswith("gh-")
+
+
+def test_github_refusals(api, github, github_stub):
+    r = _github_callback(api, code="bad-code")[1]
+    assert r.status_code == 401 and error_code(r) == "oauth_failed"
+    started, r = _github_callback(api)
+    assert r.status_code == 200
+    r = callback(api, "gh", {"code": "good-code", "state": started["state"]})  # replayed
+    assert r.status_code == 400 and error_code(r) == "oauth_state_invalid"
+    github_stub.user = {"login": "ghost"}  # no numeric id: not an identity
+    r = _github_callback(api)[1]
+    assert r.status_code == 401 and error_code(r) == "oauth_failed"
+
+
+def test_github_account_exists_and_test_command(api, github, github_stub):
+    from django.core.management import call_command
+
+    UserFactory(username="octo", email="octocat@github.com")
+    r = _github_callback(api)[1]
+    assert r.status_code == 409 and error_code(r) == "account_exists"
+    from io import StringIO
+
+    out = StringIO()
+    call_command("oauth_provider", "test", "gh", stdout=out)
+    assert f"api ok: {github_stub.base}/api/v3/" in out.getvalue() and "gh ok" in out.getvalue()

@@ -63,7 +63,7 @@ def test_google_needs_no_issuer():
      "client_secret"),
     (["add", "x", "--kind", "oidc", "--client-id", "c", "--client-secret", "s", "--issuer", "https://i.example",
       "--scopes", "email profile"], "scopes"),
-    (["add", "x", "--kind", "github", "--client-id", "c", "--client-secret", "s"], "not supported yet"),
+    (["add", "x", "--kind", "apple", "--client-id", "c", "--client-secret", "s"], "not supported yet"),
     (["add", "x", "--kind", "wechat", "--client-id", "c", "--client-secret", "s"], "not supported yet"),
     (["enable", "nope"], "No such"),
     (["disable", "nope"], "No such"),
