@@ -322,7 +322,8 @@ def flow_finish(*, provider_name: str, code: str, state: str, iss: str | None = 
         if reason in ("callback:session_context_missing", "callback:state_mismatch", "callback:missing_parameter"):
             raise OAuthStateInvalid() from exc
         raise OAuthFailed() from exc
-    except requests.RequestException as exc:
+    except (requests.RequestException, KeyError, TypeError, ValueError, AttributeError) as exc:
+        # a provider's malformed answer that social-core did not name: refused, never a 500
         log.warning("oauth callback refused: provider=%s reason=%s", provider.name, type(exc).__name__)
         raise OAuthFailed() from exc
     claims = result["claims"]

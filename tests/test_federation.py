@@ -740,3 +740,9 @@ def test_github_account_exists_and_test_command(api, github, github_stub):
     out = StringIO()
     call_command("oauth_provider", "test", "gh", stdout=out)
     assert f"api ok: {github_stub.base}/api/v3/" in out.getvalue() and "gh ok" in out.getvalue()
+
+
+def test_a_malformed_token_answer_is_401_not_500(api, stub, stub_provider, monkeypatch):
+    monkeypatch.setattr(StubIdP, "id_token", lambda self: {"not": "a string"})
+    r = _stub_callback(api, stub, "good")
+    assert r.status_code == 401 and error_code(r) == "oauth_failed"
