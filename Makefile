@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run lint test test-services system-deps migrate bench bench-quick bench-reset schema clean
+.PHONY: run lint test test-services system-deps migrate bench bench-quick bench-reset mutation schema clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,13 @@ bench-quick: $(VENV)/.installed-test+mysql
 # (bench/reset_timing.py: the embedded default under gunicorn, no services).
 bench-reset: $(VENV)/.installed-test
 	$(PY) -m bench.reset_timing
+
+# Mutation run over the security-critical modules (scripts/mutation.py), not in CI: each mutant is
+# loaded in a private copy under /tmp and runs the tests that execute its line; the summary goes to
+# var/mutation/report.md. MODULES=tokens,keyring picks modules; MUTATION_WORKERS=1 for a busy box.
+MUTATION_WORKERS ?= 2
+mutation: $(VENV)/.installed-test
+	nice -n 19 $(PY) scripts/mutation.py $(if $(MODULES),--modules $(MODULES)) --workers $(MUTATION_WORKERS)
 
 schema: $(VENV)/.installed-base
 	$(PY) manage.py spectacular --file docs/openapi.yaml --validate
