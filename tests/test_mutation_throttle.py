@@ -33,8 +33,13 @@ def backend(request, settings):
         yield "redis"
         cache.delete_pattern("*")  # this test's prefix only
     else:
+        # the services pass runs on Redis: this half of the pair always asks for local memory
+        settings.CACHES = _LOCMEM
         assert throttle._redis() is None
         yield "locmem"
+
+
+_LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "mutation-throttle"}}
 
 
 def _limits(settings, **values) -> None:
@@ -218,6 +223,7 @@ class _RecordingCache:
 def test_each_counter_outlives_its_window(monkeypatch, settings):
     """A per-window counter lives 5 s past its window (never resetting inside it), a failure
     count a day, a slot as long as its delay."""
+    settings.CACHES = _LOCMEM  # the cache-API path, whatever the pass (Redis takes the script)
     _limits(settings, ip_requests_window=60, ip_failures_window=900, login_delay_max=900)
     recording = _RecordingCache(cache)
     monkeypatch.setattr(throttle, "cache", recording)
