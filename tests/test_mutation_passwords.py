@@ -191,6 +191,7 @@ def test_a_change_needs_the_current_password_and_counts_wrong_ones(user):
         passwords.password_change(user_id=user.pk, current_password=PASSWORD, new_password=WEAK,
                                   keep_session_id=None, actor=Actor.user(user.pk))
     assert throttle.cache.get(guard.fail_key) == 2
+    assert AuditEvent.objects.filter(action="reauth.failed").count() == 2  # nor a failed re-authentication
     passwords.password_change(user_id=user.pk, current_password=PASSWORD, new_password=NEW, keep_session_id="s1",
                               actor=Actor.user(user.pk))
     user.refresh_from_db()
@@ -228,6 +229,9 @@ def test_an_account_without_a_password_cannot_change_one():
 
 
 def test_a_change_for_nobody(db):
+    from accounts.security import throttle
+
     with pytest.raises(NotFound):
         passwords.password_change(user_id=999999, current_password=PASSWORD, new_password=NEW,
                                   keep_session_id=None, actor=Actor.system())
+    assert not throttle.cache.get(throttle.account_guard(999999, None).fail_key)  # never judged: not counted
