@@ -46,7 +46,8 @@ def send_code(challenge_id: int, sealed_code: str) -> None:
         return  # nothing worth sending any more
     code = unseal(sealed_code)
     template = "accounts/code_email.txt" if ch.channel == "email" else "accounts/code_sms.txt"
-    _deliver(ch.channel, ch.destination, f"Your {SITE} code", template,
+    subject = f"Confirm your email for {SITE}" if ch.purpose == "email_confirm" else f"Your {SITE} code"
+    _deliver(ch.channel, ch.destination, subject, template,
              {"code": code, "minutes": max(1, conf().otp_ttl // 60), "purpose": ch.purpose})
     log.info("code sent", extra={"challenge_id": ch.pk, "channel": ch.channel, "purpose": ch.purpose})
 

@@ -78,6 +78,8 @@ def test_the_sign_up_code_confirms_the_address_signed_in_or_not(api, signing_key
     r = api.post("/v1/auth/register", {"username": "carol", "email": "carol@example.com",
                                        "password": "carol's long passphrase"}, format="json")
     assert r.status_code == 201
+    assert mailoutbox[-1].subject == "Confirm your email for Fly"
+    assert "until this code comes back, the address opens nothing" in mailoutbox[-1].body
     first = _code(mailoutbox[-1])
     pair = login(api, "carol", "carol's long passphrase")
     me = api.get("/v1/users/me", **bearer(pair["access_token"])).json()
