@@ -116,6 +116,8 @@ class RestStrategy(BaseStrategy):
     def redirect(self, url: str):
         return url
 
+    # A REST flow renders no page: the front end gets the authorize URL or a 302, and the
+    # callback comes back as JSON. social-core calls these only for backends that post a form.
     def html(self, content: str):
         raise NotImplementedError
 
