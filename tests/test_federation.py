@@ -40,6 +40,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class _JsonHandler(BaseHTTPRequestHandler):
+    """The stub providers' HTTP: quiet, and JSON answers with a length."""
+
+    content_type = "application/json"
+
+    def log_message(self, *args):
+        pass
+
+    def _json(self, body, status=200):
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", self.content_type)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+
 class NodeIdP:
     """oidc-provider in a child process, with one confidential client that must use PKCE."""
 
@@ -322,17 +339,7 @@ class StubIdP:
         self.sub = "stub-user"
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _json(self, body, status=200):
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+        class Handler(_JsonHandler):
 
             def do_GET(self):
                 if self.path == "/.well-known/openid-configuration":
@@ -624,17 +631,8 @@ class GithubStub:
         self.requests: list[tuple[str, str, dict, str]] = []
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _json(self, body, status=200):
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+        class Handler(_JsonHandler):
+            content_type = "application/json; charset=utf-8"  # as GitHub sends it
 
             def do_GET(self):
                 stub.requests.append(("GET", self.path, dict(self.headers), ""))
