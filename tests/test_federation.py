@@ -7,7 +7,6 @@ import base64
 import json
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -27,17 +26,12 @@ from federation import services
 from federation.models import OAuthFlow, UserOAuth
 from tests.conftest import bearer, login
 from tests.factories import PASSWORD, UserFactory
+from tests.server import free_port
 
 pytestmark = pytest.mark.django_db
 JS_DIR = Path(__file__).parent / "js"
 FRONT = "https://app.example.test/oauth/callback"
 SECRET = "client-secret-for-tests"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _JsonHandler(BaseHTTPRequestHandler):
@@ -64,7 +58,7 @@ class NodeIdP:
         assert shutil.which("node"), "node is required (make test installs tests/js)"
         assert (JS_DIR / "node_modules" / "oidc-provider").exists(), "run `npm ci --prefix tests/js` (make test does)"
         self.client_id = client_id
-        port = _free_port()
+        port = free_port()
         clients = [{"client_id": client_id, "client_secret": SECRET, "redirect_uris": [FRONT]}]
         self.proc = subprocess.Popen(["node", str(JS_DIR / "oidc_idp.mjs"), str(port), json.dumps(clients)],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -474,7 +468,7 @@ def test_bad_login_and_callback_requests(api, provider):
 
 def test_an_unreachable_provider_is_503_not_500(api, front, signing_key):
     services.provider_add(name="down", kind="oidc", client_id="c", client_secret=SECRET,
-                          issuer=f"http://127.0.0.1:{_free_port()}", actor=Actor.system("test"))
+                          issuer=f"http://127.0.0.1:{free_port()}", actor=Actor.system("test"))
     r = api.get("/v1/oauth/down/login", {"redirect_uri": FRONT}, HTTP_ACCEPT="application/json")
     assert r.status_code == 503 and error_code(r) == "service_unavailable"
 
