@@ -8,7 +8,7 @@ from django.contrib import admin
 from audit.services import Actor
 from custos.exceptions import ValidationFailed
 
-from . import services
+from . import providers
 from .models import OAuthProvider
 
 
@@ -28,7 +28,7 @@ class ProviderForm(forms.ModelForm):
             self.add_error("client_secret", "Required for a new provider.")
             return data
         try:
-            services.provider_clean(kind=data.get("kind") or self.instance.kind, client_id=data.get("client_id") or "",
+            providers.provider_clean(kind=data.get("kind") or self.instance.kind, client_id=data.get("client_id") or "",
                                     client_secret=secret, issuer=data.get("issuer") or None,
                                     scopes=data.get("scopes") or None, display_name=data.get("display_name") or None)
         except ValidationFailed as exc:
@@ -51,23 +51,23 @@ class OAuthProviderAdmin(admin.ModelAdmin):
         d, actor = form.cleaned_data, Actor.user(request.user.pk)
         secret = d.get("client_secret") or None
         if change:
-            services.provider_update(name=obj.name, client_id=d["client_id"], client_secret=secret,
+            providers.provider_update(name=obj.name, client_id=d["client_id"], client_secret=secret,
                                      issuer=d.get("issuer") or None, scopes=d.get("scopes") or None,
                                      display_name=d.get("display_name") or None, trust_email=d["trust_email"],
                                      enabled=d["enabled"], store_tokens=d["store_tokens"], actor=actor)
         else:
-            provider = services.provider_add(name=d["name"], kind=d["kind"], client_id=d["client_id"],
+            provider = providers.provider_add(name=d["name"], kind=d["kind"], client_id=d["client_id"],
                                              client_secret=secret, issuer=d.get("issuer") or None,
                                              scopes=d.get("scopes") or None,
                                              display_name=d.get("display_name") or None,
                                              trust_email=d["trust_email"], store_tokens=d["store_tokens"],
                                              actor=actor)
             if not d["enabled"]:
-                services.provider_set_enabled(name=provider.name, enabled=False, actor=actor)
+                providers.provider_set_enabled(name=provider.name, enabled=False, actor=actor)
             obj.pk = provider.pk
 
     def delete_model(self, request, obj) -> None:
-        services.provider_remove(name=obj.name, actor=Actor.user(request.user.pk))
+        providers.provider_remove(name=obj.name, actor=Actor.user(request.user.pk))
 
     def delete_queryset(self, request, queryset) -> None:
         for provider in queryset:

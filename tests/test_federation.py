@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from audit.models import Action, AuditEvent
 from audit.services import Actor
-from federation import services
+from federation import providers
 from federation.models import OAuthFlow, UserOAuth
 from tests.conftest import bearer, login
 from tests.factories import PASSWORD, UserFactory
@@ -112,14 +112,14 @@ def front(settings):
 
 @pytest.fixture
 def provider(idp, front, signing_key):
-    return services.provider_add(name="acme", kind="oidc", client_id=idp.client_id, client_secret=SECRET,
+    return providers.provider_add(name="acme", kind="oidc", client_id=idp.client_id, client_secret=SECRET,
                                  issuer=idp.issuer, display_name="Acme ID", trust_email=True,
                                  actor=Actor.system("test"))
 
 
 @pytest.fixture
 def provider2(idp2, front):
-    return services.provider_add(name="other", kind="oidc", client_id=idp2.client_id, client_secret=SECRET,
+    return providers.provider_add(name="other", kind="oidc", client_id=idp2.client_id, client_secret=SECRET,
                                  issuer=idp2.issuer, actor=Actor.system("test"))
 
 
@@ -150,7 +150,7 @@ def test_providers_list_is_public_and_only_enabled(api, provider, provider2):
     assert r.status_code == 200
     assert r.json() == {"next": None, "results": [{"name": "acme", "display_name": "Acme ID"},
                                     {"name": "other", "display_name": "other"}]}
-    services.provider_set_enabled(name="other", enabled=False, actor=Actor.system("test"))
+    providers.provider_set_enabled(name="other", enabled=False, actor=Actor.system("test"))
     assert [p["name"] for p in api.get("/v1/oauth/providers").json()["results"]] == ["acme"]
     r = api.get("/v1/oauth/other/login", {"redirect_uri": FRONT}, HTTP_ACCEPT="application/json")
     assert r.status_code == 404 and error_code(r) == "not_found"
@@ -399,7 +399,7 @@ def stub():
 
 @pytest.fixture
 def stub_provider(stub, front, signing_key):
-    return services.provider_add(name="stub", kind="oidc", client_id="stub-client", client_secret=SECRET,
+    return providers.provider_add(name="stub", kind="oidc", client_id="stub-client", client_secret=SECRET,
                                  issuer=stub.issuer, actor=Actor.system("test"))
 
 
@@ -467,7 +467,7 @@ def test_bad_login_and_callback_requests(api, provider):
 
 
 def test_an_unreachable_provider_is_503_not_500(api, front, signing_key):
-    services.provider_add(name="down", kind="oidc", client_id="c", client_secret=SECRET,
+    providers.provider_add(name="down", kind="oidc", client_id="c", client_secret=SECRET,
                           issuer=f"http://127.0.0.1:{free_port()}", actor=Actor.system("test"))
     r = api.get("/v1/oauth/down/login", {"redirect_uri": FRONT}, HTTP_ACCEPT="application/json")
     assert r.status_code == 503 and error_code(r) == "service_unavailable"
@@ -588,7 +588,7 @@ def test_a_discovery_document_naming_another_issuer_is_refused(api, stub, front,
     from django.core.management import CommandError, call_command
 
     port = urlsplit(stub.issuer).port
-    services.provider_add(name="mixup", kind="oidc", client_id="stub-client", client_secret=SECRET,
+    providers.provider_add(name="mixup", kind="oidc", client_id="stub-client", client_secret=SECRET,
                           issuer=f"http://localhost:{port}", actor=Actor.system("test"))  # it says 127.0.0.1
     r = api.get("/v1/oauth/mixup/login", {"redirect_uri": FRONT}, HTTP_ACCEPT="application/json")
     assert r.status_code == 503 and not OAuthFlow.objects.exists()
@@ -673,7 +673,7 @@ def github_stub():
 @pytest.fixture
 def github(github_stub, front, signing_key):
     github_stub.emails, github_stub.user, github_stub.requests[:] = GH_EMAILS, GH_USER, []
-    return services.provider_add(name="gh", kind="github", client_id="Iv1.8a61f9b3a7aba766",
+    return providers.provider_add(name="gh", kind="github", client_id="Iv1.8a61f9b3a7aba766",
                                  client_secret=SECRET, issuer=github_stub.base, trust_email=True,
                                  actor=Actor.system("test"))
 

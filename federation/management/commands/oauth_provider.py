@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.services import Actor
 from custos.exceptions import CustosError
-from federation import selectors, services
+from federation import providers, selectors
 
 KINDS = ("oidc", "google", "github", "apple", "wechat")
 
@@ -42,7 +42,7 @@ class Command(BaseCommand):
         action = opts["action"]
         try:
             if action == "add":
-                p = services.provider_add(name=opts["name"], kind=opts["kind"], client_id=opts["client_id"],
+                p = providers.provider_add(name=opts["name"], kind=opts["kind"], client_id=opts["client_id"],
                                           client_secret=opts["client_secret"], issuer=opts["issuer"],
                                           scopes=opts["scopes"], display_name=opts["display_name"],
                                           trust_email=opts["trust_email"], actor=actor)
@@ -53,13 +53,13 @@ class Command(BaseCommand):
                                                  p.client_id, p.scopes, p.display_name,
                                                  "trust-email" if p.trust_email else "-"]))
             elif action in ("enable", "disable"):
-                p = services.provider_set_enabled(name=opts["name"], enabled=action == "enable", actor=actor)
+                p = providers.provider_set_enabled(name=opts["name"], enabled=action == "enable", actor=actor)
                 self.stdout.write(f"{p.name} {action}d")
             elif action == "remove":
-                services.provider_remove(name=opts["name"], actor=actor)
+                providers.provider_remove(name=opts["name"], actor=actor)
                 self.stdout.write(f"removed {opts['name']}")
             elif action == "test":
-                for note in services.provider_test(name=opts["name"]):
+                for note in providers.provider_test(name=opts["name"]):
                     self.stdout.write(note)
                 self.stdout.write(f"{opts['name']} ok")
         except CustosError as exc:
