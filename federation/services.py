@@ -140,10 +140,6 @@ def _new_account_fields(provider: OAuthProvider, profile: dict[str, Any]) -> dic
     name = profile.get("name") or profile.get("nickname") or profile.get("preferred_username")
     if isinstance(name, str) and name.strip():
         fields["nickname"] = name.strip()[:64]
-    if "email" not in fields:
-        # user_create wants one identifier; with no verified email the account gets a
-        # generated username (see docs/federation.md, "not built yet")
-        fields["username"] = f"{provider.name[:40]}-{sha256_hex(profile['iss'] + ' ' + profile['sub'])[:16]}"
     return fields
 
 
@@ -199,7 +195,7 @@ def identity_sign_in(*, provider_name: str, code: str, state: str, iss: str | No
             raise
         try:
             with transaction.atomic():
-                user = account_services.user_create(**fields, actor=Actor.anonymous())
+                user = account_services.user_create(**fields, external_identity=True, actor=Actor.anonymous())
                 link = UserOAuth.objects.create(user=user, provider=provider.name, issuer=claims["iss"],
                                                 provider_uid=claims["sub"], **_tokens(provider, result["tokens"]))
                 event_record(action=Action.IDENTITY_BOUND, actor=Actor.user(user.pk), subject_user_id=user.pk,

@@ -210,7 +210,10 @@ def test_an_unverified_or_missing_email_is_not_taken(api, provider, idp):
     r = full_flow(api, idp, "unverified-carol")
     assert r.status_code == 200, r.content
     carol = UserOAuth.objects.get(provider_uid="unverified-carol").user
-    assert carol.email is None and carol.username.startswith("acme-")
+    assert carol.email is None and carol.username is None and carol.phone is None
+    me = api.get("/v1/users/me", **bearer(r.json()["access_token"]))  # an account with no identifier is whole
+    assert me.status_code == 200 and me.json()["username"] is None, me.content
+    assert [i["provider_uid"] for i in me.json()["identities"]] == ["unverified-carol"]
     r = full_flow(api, idp, "noemail-dave")
     assert r.status_code == 200, r.content
     assert UserOAuth.objects.get(provider_uid="noemail-dave").user.email is None
@@ -706,7 +709,7 @@ def test_github_an_unverified_primary_email_is_not_taken(api, github, github_stu
     r = _github_callback(api)[1]
     assert r.status_code == 200, r.content
     user = UserOAuth.objects.get().user
-    assert user.email is None and user.username.startswith("gh-")
+    assert user.email is None and user.username is None
 
 
 def test_github_refusals(api, github, github_stub):

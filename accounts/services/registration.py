@@ -50,9 +50,13 @@ def user_create(*, username: str | None = None, email: str | None = None, phone:
                 password: str | None = None, nickname: str | None = None,
                 user_type: str = User.UserType.CUSTOMER, tenant: Tenant | None = None,
                 is_superuser: bool = False, actor: Actor | None = None, verified: str | None = None,
-                **_: Any) -> User:
+                external_identity: bool = False, **_: Any) -> User:
+    """A new account. It needs a username, email or phone to sign in by, unless the caller binds
+    an external identity to it in the same transaction (`external_identity`, federation's first
+    sign-in): such an account signs in through its provider and may have no identifier at all,
+    as the seed schema allows."""
     ids = normalize_identifiers(username=username, email=email, phone=phone)
-    if not any(ids.values()):
+    if not any(ids.values()) and not external_identity:
         raise ValidationFailed("At least one of username, email or phone is required.",
                                fields={"username": ["At least one of username, email or phone is required."]})
     if password is not None:
@@ -73,7 +77,8 @@ def user_create(*, username: str | None = None, email: str | None = None, phone:
         raise AlreadyExists() from exc
     UserProfile.objects.create(user=user, nickname=nickname or None)
     event_record(action=Action.USER_REGISTERED, actor=actor or Actor.user(user.pk), subject_user_id=user.pk,
-                 tenant_id=user.tenant_id, metadata={"user_type": user_type})
+                 tenant_id=user.tenant_id,
+                 metadata={"user_type": user_type, **({"external_identity": True} if external_identity else {})})
     return user
 
 
