@@ -53,7 +53,7 @@ class Action(models.TextChoices):
     IDENTITY_BOUND = "identity.bound"
     IDENTITY_PROVIDER_CHANGED = "identity.provider_changed"
     IDENTITY_UNBOUND = "identity.unbound"
-    ACCOUNT_MERGED = "account.merged"
+    USER_MERGED = "user.merged"
 
 
 class Result(models.TextChoices):
