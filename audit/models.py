@@ -53,6 +53,7 @@ class Action(models.TextChoices):
     IDENTITY_BOUND = "identity.bound"
     IDENTITY_PROVIDER_CHANGED = "identity.provider_changed"
     IDENTITY_UNBOUND = "identity.unbound"
+    SETUP_COMPLETED = "setup.completed"
     USER_MERGED = "user.merged"
 
 
