@@ -27,6 +27,7 @@ migrate: $(VENV)/.installed-base
 # The issuer follows HOST and PORT unless CUSTOS_ISSUER says otherwise.
 run: migrate
 	rm -rf var/prometheus && mkdir -p var/prometheus
+	CUSTOS_ISSUER=$${CUSTOS_ISSUER:-http://$(HOST):$(PORT)} $(PY) manage.py setup_link
 	CUSTOS_ISSUER=$${CUSTOS_ISSUER:-http://$(HOST):$(PORT)} PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus \
 	$(VENV)/bin/gunicorn config.wsgi:application -c config/gunicorn.py --bind $(HOST):$(PORT) \
 		--workers $(WORKERS) --access-logfile - --forwarded-allow-ips="" --no-control-socket

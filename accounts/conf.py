@@ -48,6 +48,8 @@ class AccountsSettings:
     risk_deny_at: int = 101
     profile_extra_max_bytes: int = 8192
     profile_extra_max_depth: int = 5
+    # the first-time setup link (manage.py setup_link) works this long
+    setup_link_ttl: int = 24 * 3600
 
 
 @cached_conf

@@ -273,3 +273,16 @@ class LoginEvent(models.Model):
         # risk assessment reads, so its read of the last sign-ins never touches the rows.
         indexes = [models.Index(fields=["user", "occurred_at", "result", "country", "device_hash"],
                                 name="login_user_recent")]
+
+
+class ConsoleSetup(models.Model):
+    """The first-time setup's completion (docs/console.md): at most one row, id 1. Inserting it
+    is how a setup claims the install, so two setups racing cannot both make a superuser, and
+    the setup page stays gone even if every staff account is later deleted."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True)
+    user_id = models.BigIntegerField()
+    completed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "console_setup"

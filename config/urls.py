@@ -3,6 +3,7 @@ from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.negotiation import DefaultContentNegotiation
 
+from accounts.console_setup import setup_page
 from config import hot
 from custos import metrics_view
 from custos import views as core_views
@@ -31,6 +32,7 @@ urlpatterns = [
                                                     content_negotiation_class=DefaultContentNegotiation),
          name="docs"),
     path("admin/", admin.site.urls),
+    path("setup/", setup_page, name="console-setup"),
     path("", include("accounts.api.urls")),
     path("", include("sessions_app.api.urls")),
     path("", include("authz.api.urls")),

@@ -110,7 +110,7 @@ class NullOriginMiddleware:
         return self.get_response(request)
 
 
-ADMIN_PREFIXES = ("/admin", "/static/", "/api/docs")
+ADMIN_PREFIXES = ("/admin", "/setup/", "/static/", "/api/docs")  # the console, its first-time setup, docs
 ADMIN_STACK = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -49,19 +49,27 @@ def mfa_methods(user_id: int) -> list[str]:
 
 # ---- TOTP device life -----------------------------------------------------------------------
 @transaction.atomic
+def totp_secret_new(*, label: str) -> dict[str, str]:
+    """A fresh TOTP secret and what an authenticator app needs to scan it. `key_hex` is the
+    secret as stored (sealed) on the device; the rest is for the person enrolling."""
+    raw = secrets.token_bytes(20)  # 160 bits, RFC 4226's recommendation
+    secret = base64.b32encode(raw).decode().rstrip("=")
+    label = quote(f"{conf().totp_issuer}:{label}")
+    uri = f"otpauth://totp/{label}?" + urlencode({"secret": secret, "issuer": conf().totp_issuer,
+                                                  "algorithm": "SHA1", "digits": 6, "period": 30})
+    return {"key_hex": raw.hex(), "otpauth_uri": uri, "secret": secret,
+            "qr_svg": segno.make(uri, error="m").svg_inline(scale=4)}
+
+
 def totp_setup(*, user: User) -> dict[str, str]:
     """A new, unconfirmed device (replacing an unconfirmed one). Refused while one is active:
     disable it first (which needs a re-auth)."""
     if mfa_enabled(user.pk):
         raise Conflict("Two-factor authentication is already on; turn it off first.", code="mfa_already_enabled")
     TotpDevice.objects.filter(user=user, confirmed=False).delete()
-    raw = secrets.token_bytes(20)  # 160 bits, RFC 4226's recommendation
-    TotpDevice.objects.create(user=user, name="authenticator", confirmed=False, key_sealed=seal(raw.hex()))
-    secret = base64.b32encode(raw).decode().rstrip("=")
-    label = quote(f"{conf().totp_issuer}:{user.username or user.email or user.phone or user.pk}")
-    uri = f"otpauth://totp/{label}?" + urlencode({"secret": secret, "issuer": conf().totp_issuer,
-                                                  "algorithm": "SHA1", "digits": 6, "period": 30})
-    return {"otpauth_uri": uri, "secret": secret, "qr_svg": segno.make(uri, error="m").svg_inline(scale=4)}
+    new = totp_secret_new(label=str(user.username or user.email or user.phone or user.pk))
+    TotpDevice.objects.create(user=user, name="authenticator", confirmed=False, key_sealed=seal(new.pop("key_hex")))
+    return new
 
 
 def _totp(device: TotpDevice) -> TOTP:
@@ -103,6 +111,10 @@ def totp_confirm(*, user: User, code: object) -> list[str]:
         guard.failed()
         raise MfaInvalid()
     guard.succeeded()
+    return _totp_confirmed(user=user, device=device)
+
+
+def _totp_confirmed(*, user: User, device: TotpDevice) -> list[str]:
     device.confirmed, device.confirmed_at = True, timezone.now()
     device.save(update_fields=["confirmed", "confirmed_at"])
     codes = _new_backup_codes(user)
@@ -110,6 +122,17 @@ def totp_confirm(*, user: User, code: object) -> list[str]:
                  tenant_id=user.tenant_id, metadata={"method": "totp"})
     notices.notify(user_id=user.pk, kind="mfa_enabled")
     return codes
+
+
+@transaction.atomic
+def totp_enrol(*, user: User, key_hex: str, code: object) -> list[str]:
+    """Enrol and confirm in one step a secret the person has already scanned (the first-time
+    setup shows the secret before the account exists). A wrong code writes nothing: MfaInvalid,
+    and the caller's transaction rolls back. Returns the backup codes."""
+    device = TotpDevice.objects.create(user=user, name="authenticator", confirmed=False, key_sealed=seal(key_hex))
+    if not _verify_totp(device, code if isinstance(code, str) else ""):
+        raise MfaInvalid()
+    return _totp_confirmed(user=user, device=device)
 
 
 @transaction.atomic
