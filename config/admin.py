@@ -46,6 +46,19 @@ class CustosAdminSite(admin.AdminSite):
         return console.password_change(request, context=context,
                                        done_url=reverse("admin:password_change_done", current_app=self.name))
 
+    def admin_view(self, view, cacheable: bool = False):
+        """Every console page, first: a session idle past CUSTOS_CONSOLE_IDLE_TIMEOUT is over."""
+        from functools import update_wrapper
+
+        from sessions_app import console
+
+        inner = super().admin_view(view, cacheable)
+
+        def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            return console.idle_expired(request) or inner(request, *args, **kwargs)
+
+        return update_wrapper(checked, inner)
+
     def logout(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         from sessions_app import console
 

@@ -231,6 +231,7 @@ CUSTOS_SESSIONS = {
     # absolute and idle session limits (seconds; 0 = off) and live sessions per user (0 = no cap)
     "SESSION_MAX_AGE": env_int("CUSTOS_SESSION_MAX_AGE", 30 * 24 * 3600),
     "SESSION_IDLE_TIMEOUT": env_int("CUSTOS_SESSION_IDLE_TIMEOUT", 14 * 24 * 3600),
+    "CONSOLE_IDLE_TIMEOUT": env_int("CUSTOS_CONSOLE_IDLE_TIMEOUT", 1800),
     "MAX_SESSIONS": env_int("CUSTOS_MAX_SESSIONS", 50),
 }
 

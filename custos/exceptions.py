@@ -161,7 +161,17 @@ def handler403(request, exception=None):
     return json_error(403, "permission_denied", "You do not have permission to do this.")
 
 
+CONSOLE_PREFIXES = ("/admin/", "/setup/")
+
+
 def handler404(request, exception=None):
+    if request.path_info.startswith(CONSOLE_PREFIXES):
+        # a console page that does not exist is a page in the console's own look, not the API's JSON
+        from django.contrib import admin
+        from django.shortcuts import render
+
+        return render(request, "admin/custos_404.html", {**admin.site.each_context(request), "title": "Not found"},
+                      status=404)
     return json_error(404, "not_found", "Not found.")
 
 

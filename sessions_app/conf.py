@@ -20,6 +20,8 @@ class SessionsSettings:
     session_max_age: int = 30 * 24 * 3600
     session_idle_timeout: int = 14 * 24 * 3600
     max_sessions: int = 50
+    # a staff member's console session ends after this many seconds without a console request
+    console_idle_timeout: int = 1800
 
 
 @cached_conf
@@ -28,7 +30,8 @@ def conf() -> SessionsSettings:
     limits = {name: raw.get(key, default) for name, key, default in (
         ("session_max_age", "SESSION_MAX_AGE", SessionsSettings.session_max_age),
         ("session_idle_timeout", "SESSION_IDLE_TIMEOUT", SessionsSettings.session_idle_timeout),
-        ("max_sessions", "MAX_SESSIONS", SessionsSettings.max_sessions))}
+        ("max_sessions", "MAX_SESSIONS", SessionsSettings.max_sessions),
+        ("console_idle_timeout", "CONSOLE_IDLE_TIMEOUT", SessionsSettings.console_idle_timeout))}
     for name, value in limits.items():
         if type(value) is not int or value < 0:
             raise ValueError(f"CUSTOS_SESSIONS[{name.upper()!r}] must be a whole number >= 0 (0: off), not {value!r}")

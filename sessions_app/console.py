@@ -126,6 +126,36 @@ def _render_second(request: HttpRequest, context: dict[str, Any], form: SecondFa
                    "title": "Second step"}, status=status)
 
 
+SEEN = "custos_console_seen"  # session key: the time of the console session's last request
+
+
+def idle_expired(request: HttpRequest) -> HttpResponse | None:
+    """CUSTOS_CONSOLE_IDLE_TIMEOUT: a console session unused that long is over. Its next request
+    signs it out (audited) and goes to the sign-in page, which returns to the page asked for."""
+    import time
+
+    from django.contrib import messages
+    from django.contrib.auth import logout
+
+    from .conf import conf
+
+    user = getattr(request, "user", None)
+    timeout = conf().console_idle_timeout
+    if not timeout or not isinstance(user, User) or not user.is_authenticated:
+        return None
+    now, seen = int(time.time()), request.session.get(SEEN)
+    if isinstance(seen, int) and now - seen > timeout:
+        signin.console_signed_out(user=user)
+        logout(request)
+        messages.info(request, f"You were signed out after {timeout // 60} minutes without activity.")
+        login_url = reverse("admin:login")
+        return HttpResponseRedirect(f"{login_url}?next={request.get_full_path()}" if request.method == "GET"
+                                    else login_url)
+    if not isinstance(seen, int) or now - seen >= min(60, timeout):  # not a session write per click
+        request.session[SEEN] = now
+    return None
+
+
 def signed_out(request: HttpRequest) -> None:
     """Before Django's logout: the console session's end goes into the audit trail."""
     user = getattr(request, "user", None)

@@ -1,0 +1,70 @@
+"""The console's own look and limits (issue 17): its 404 page, its idle timeout, its name."""
+import time
+
+import pytest
+from django.test import Client
+
+from audit.models import AuditEvent
+from sessions_app import console
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def staff_client(db):
+    staff = UserFactory(username="root", user_type="staff", is_superuser=True)
+    client = Client()
+    client.force_login(staff, backend="accounts.backends.CustosModelBackend")
+    return client, staff
+
+
+def test_an_unknown_console_page_is_the_console_s_404_and_the_api_s_stays_json(staff_client):
+    client, _ = staff_client
+    r = client.get("/admin/no/such/page/")
+    assert r.status_code == 404 and r["Content-Type"].startswith("text/html")
+    assert b"There is no such page in the console" in r.content and b"Custos console" in r.content
+    api = Client().get("/v1/no-such-thing")
+    assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
+    # a visitor who is not signed in is sent to the sign-in page, not told what exists
+    anon = Client().get("/admin/no/such/page/")
+    assert anon.status_code == 302 and "/admin/login/" in anon["Location"]
+
+
+def test_the_console_is_branded(staff_client):
+    client, _ = staff_client
+    page = client.get("/admin/").content.decode()
+    assert "Custos console" in page and "Django administration" not in page
+
+
+def test_an_idle_console_session_ends_and_is_audited(staff_client, settings):
+    client, staff = staff_client
+    assert client.get("/admin/").status_code == 200  # the first request starts the idle clock
+    session = client.session
+    seen = session[console.SEEN]
+    assert abs(seen - time.time()) < 5
+    session[console.SEEN] = seen - 1801  # the default is 30 minutes
+    session.save()
+    r = client.get("/admin/accounts/user/")
+    assert r.status_code == 302 and r["Location"] == "/admin/login/?next=/admin/accounts/user/"
+    assert client.get("/admin/").status_code == 302  # signed out, not just redirected once
+    event = AuditEvent.objects.filter(action="logout", subject_user_id=staff.pk).get()
+    assert event.metadata["channel"] == "console"
+
+
+def test_a_console_session_in_use_stays(staff_client, settings):
+    client, _ = staff_client
+    client.get("/admin/")
+    session = client.session
+    session[console.SEEN] -= 1700  # idle for less than the limit
+    session.save()
+    assert client.get("/admin/accounts/user/").status_code == 200
+    assert client.session[console.SEEN] >= time.time() - 5  # and the clock restarted
+
+
+def test_the_idle_limit_is_a_setting(staff_client, settings):
+    settings.CUSTOS_SESSIONS = {**settings.CUSTOS_SESSIONS, "CONSOLE_IDLE_TIMEOUT": 60}
+    client, _ = staff_client
+    client.get("/admin/")
+    session = client.session
+    session[console.SEEN] -= 61
+    session.save()
+    assert client.get("/admin/").status_code == 302
