@@ -22,3 +22,31 @@ class ResetTokenInvalid(CustosError):
 
 class EmailUnverified(CustosError):
     status, code, message = 403, "email_unverified", "Confirm your email address or phone number before signing in."
+
+
+# ---- account merge (accounts/services/merge.py, docs/merge.md) ----------------------------------
+class MergeSelf(Conflict):
+    code, message = "merge_self", "An account cannot be merged into itself."
+
+
+class MergeTargetInvalid(Conflict):
+    code, message = "merge_target_invalid", "The account to merge is merged, deleted or disabled."
+
+
+class MergePrimaryInvalid(Conflict):
+    code, message = "merge_primary_invalid", "The account to merge into is merged, deleted or disabled."
+
+
+class MergeTenantConflict(Conflict):
+    code, message = ("merge_tenant_conflict",
+                     "The accounts belong to different organizations; only staff can merge them.")
+
+
+class MergeConflict(Conflict):
+    """Another change to one of the accounts (a merge, a freeze) got there first."""
+
+    code, message = "merge_conflict", "One of the accounts changed meanwhile; look again and retry."
+
+
+class MergeProofInvalid(CustosError):
+    status, code, message = 401, "merge_proof_invalid", "This does not prove control of another account."

@@ -22,6 +22,10 @@ KINDS = {
     "new_sign_in": ("New sign-in to your {site} account", "Your {site} account was just signed in to from {reasons}."),
     "second_factor_failed": ("Someone has your {site} password", "Someone entered your {site} password correctly "
                              "but failed the second step."),
+    "account_merged": ("Two {site} accounts were merged", "Another {site} account was merged into this one: its "
+                       "sign-in methods and roles now belong to this account."),
+    "merged_away": ("Your {site} account was merged", "This address's {site} account was merged into another "
+                    "account and no longer signs in; use that account from now on."),
 }
 REASON_TEXT = {"new_device": "a device or browser you have not used before", "new_country": "a new country",
                "impossible_travel": "a place too far from your last sign-in", "failure_burst":
@@ -60,6 +64,42 @@ def send_account_notice(user_id: int, kind: str, reasons: list[str]) -> int:
         sent += 1
     if user.phone and user.phone_verified_at is not None:
         _deliver("sms", user.phone, subject.format(site=SITE), "accounts/notice_sms.txt", context)
+        sent += 1
+    log.info("account notice sent", extra={"user_id": user_id, "kind": kind, "addresses": sent})
+    return sent
+
+
+def notify_former_addresses(*, user_id: int, kind: str, addresses: list[tuple[str, str]]) -> None:
+    """Queue a notice to addresses an account held until the current transaction (a merged
+    account's identifiers are freed in it, so the task cannot read them from the row as
+    send_account_notice does). The addresses travel sealed (custos.crypto), as codes do."""
+    import json
+
+    from custos.crypto import seal
+
+    if kind not in KINDS:
+        raise ValueError(kind)
+    if not addresses:
+        return
+    sealed = seal(json.dumps([list(a) for a in addresses]))
+    transaction.on_commit(lambda: send_address_notice.delay(user_id, kind, sealed))
+
+
+@shared_task(autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=300, max_retries=8, acks_late=True)
+def send_address_notice(user_id: int, kind: str, sealed_addresses: str) -> int:
+    """Send one notice to each (channel, address) of a sealed list; returns how many went out."""
+    import json
+
+    from custos.crypto import unseal
+
+    from .tasks import SITE, _deliver
+
+    subject, opening = KINDS[kind]
+    context = {"opening": opening.format(site=SITE, reasons=""), "kind": kind}
+    sent = 0
+    for channel, address in json.loads(unseal(sealed_addresses)):
+        template = "accounts/notice_email.txt" if channel == "email" else "accounts/notice_sms.txt"
+        _deliver(channel, address, subject.format(site=SITE), template, context)
         sent += 1
     log.info("account notice sent", extra={"user_id": user_id, "kind": kind, "addresses": sent})
     return sent

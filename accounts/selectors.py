@@ -191,7 +191,26 @@ def admin_user_row(user: User) -> dict:
     return {**user_public(user), "email": user.email, "phone": user.phone,
             "email_verified": user.email_verified_at is not None, "phone_verified": user.phone_verified_at is not None,
             "nickname": profile.nickname if profile else None, "created_at": user.created_at,
-            "last_login_at": user.last_login, "status_reason": user.status_reason}
+            "last_login_at": user.last_login, "status_reason": user.status_reason,
+            # the tombstone: where a merged account's data went (the end of its chain)
+            "merged_into_user_id": (user_merged_into_final(user_id=user.pk) if user.status == User.Status.MERGED
+                                    else None)}
+
+
+def user_merged_into_final(*, user_id: int, max_hops: int = 16) -> int | None:
+    """Where a merged account's data went: the end of its chain. Normally one hop, as every
+    merge repoints the tombstones that pointed at its secondary (accounts.services.merge); the
+    walk is bounded all the same."""
+    seen: set[int] = set()
+    target = User.objects.filter(pk=user_id).values_list("merged_into_id", flat=True).first()
+    while target is not None and target not in seen and len(seen) < max_hops:
+        seen.add(target)
+        nxt = (User.objects.filter(pk=target, status=User.Status.MERGED)
+               .values_list("merged_into_id", flat=True).first())
+        if nxt is None:
+            return target
+        target = nxt
+    return target
 
 
 def admin_users(*, tenant_ids: list[int] | None, tenant_id: int | None = None, status: str | None = None,

@@ -28,3 +28,9 @@ class AuthzConfig(AppConfig):
 
         tenant_created.connect(lambda sender, tenant_id, **kw: services.tenant_roles_seed(tenant_id=tenant_id),
                                weak=False, dispatch_uid="authz.seed_tenant_roles")
+
+        from accounts.signals import user_merged
+
+        from .merge import roles_merge
+
+        user_merged.connect(roles_merge, weak=False, dispatch_uid="authz.roles_merge")

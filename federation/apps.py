@@ -18,6 +18,14 @@ class FederationConfig(AppConfig):
         user_deleted.connect(lambda sender, user_id, **kw: identities_forget(user_id=user_id),
                              weak=False, dispatch_uid="federation.forget_identities")
 
+        from accounts.services.merge import proof_register
+        from accounts.signals import user_merged
+
+        from .merge import identities_merge, oauth_proof
+
+        user_merged.connect(identities_merge, weak=False, dispatch_uid="federation.identities_merge")
+        proof_register("oauth")(oauth_proof)
+
         from django.db.models.signals import post_delete, post_save
 
         from accounts.selectors import me_invalidate

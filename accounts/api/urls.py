@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import admin_users, contacts, logins, mfa, passwords, profile, tenants
+from .views import admin_users, contacts, logins, merge, mfa, passwords, profile, tenants
 
 urlpatterns = [
     path("v1/auth/register", profile.RegisterView.as_view(), name="register"),
@@ -16,6 +16,7 @@ urlpatterns = [
     path("v1/users/me/phone", contacts.PhoneChangeStartView.as_view(), name="me-phone"),
     path("v1/users/me/phone/verify", contacts.PhoneChangeVerifyView.as_view(), name="me-phone-verify"),
     path("v1/users/me/logins", logins.MyLoginsView.as_view(), name="me-logins"),
+    path("v1/account/merge", merge.AccountMergeView.as_view(), name="account-merge"),
     path("v1/mfa/totp/setup", mfa.TotpSetupView.as_view(), name="totp-setup"),
     path("v1/mfa/totp/confirm", mfa.TotpConfirmView.as_view(), name="totp-confirm"),
     path("v1/mfa/totp", mfa.TotpView.as_view(), name="totp"),

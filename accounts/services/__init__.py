@@ -2,6 +2,7 @@
 from .addresses import address_proven
 from .credentials import credentials_check, credentials_verify, user_mark_login
 from .lifecycle import TRANSITIONS, deleted_identifiers_free, user_token_version_bump, user_transition
+from .merge import MergeResult, Proven, account_merge, account_merge_request, proof_register, secondary_prove
 from .otp import otp_issue, otp_verify
 from .passwords import password_change, password_invite, password_reset_confirm, password_reset_request
 from .profile import contact_change_finish, contact_change_start, profile_update
@@ -25,4 +26,5 @@ __all__ = [
     "admin_user_create", "admin_user_update", "normalize_identifiers", "password_check_policy", "user_create",
     "tenant_create", "tenant_disable", "tenant_enable", "tenant_rename", "ReauthRequired", "reauth_token_check",
     "reauth_token_issue", "reauth_with_password", "contact_mark_verified", "user_register", "address_proven",
+    "MergeResult", "Proven", "account_merge", "account_merge_request", "proof_register", "secondary_prove",
 ]
