@@ -157,21 +157,29 @@ def handler400(request, exception=None):
     return json_error(400, "validation_error", "Bad request.")
 
 
-def handler403(request, exception=None):
-    return json_error(403, "permission_denied", "You do not have permission to do this.")
-
-
 CONSOLE_PREFIXES = ("/admin/", "/setup/")
+
+
+def _console_page(request, status: int, title: str, text: str):
+    """A console refusal is a page in the console's own look, not the API's JSON."""
+    from django.contrib import admin
+    from django.shortcuts import render
+
+    return render(request, "admin/custos_refused.html",
+                  {**admin.site.each_context(request), "title": title, "text": text}, status=status)
+
+
+def handler403(request, exception=None):
+    if request.path_info.startswith(CONSOLE_PREFIXES):
+        return _console_page(request, 403, "Not allowed",
+                             "Your account may not do this. Ask a platform administrator for the role that allows it.")
+    return json_error(403, "permission_denied", "You do not have permission to do this.")
 
 
 def handler404(request, exception=None):
     if request.path_info.startswith(CONSOLE_PREFIXES):
-        # a console page that does not exist is a page in the console's own look, not the API's JSON
-        from django.contrib import admin
-        from django.shortcuts import render
-
-        return render(request, "admin/custos_404.html", {**admin.site.each_context(request), "title": "Not found"},
-                      status=404)
+        return _console_page(request, 404, "Not found",
+                             "There is no such page in the console. It may have been removed, or the link is wrong.")
     return json_error(404, "not_found", "Not found.")
 
 

@@ -24,6 +24,7 @@ class JwkKey(models.Model):
     class Meta:
         db_table = "jwk_keys"
         ordering = ("activates_at",)
+        verbose_name = "signing key"
 
     def __str__(self) -> str:
         return f"{self.kid} ({self.alg})"
