@@ -68,3 +68,16 @@ def test_the_idle_limit_is_a_setting(staff_client, settings):
     session[console.SEEN] -= 61
     session.save()
     assert client.get("/admin/").status_code == 302
+
+
+def test_audit_rows_link_to_the_users_they_name(staff_client):
+    from audit.services import Actor, event_record
+
+    client, staff = staff_client
+    subject = UserFactory()
+    event_record(action="user.frozen", actor=Actor.user(staff.pk), subject_user_id=subject.pk)
+    event_record(action="key.rotated", actor=Actor.system("rotate_keys"))
+    page = client.get("/admin/audit/auditevent/").content.decode()
+    assert f'href="/admin/accounts/user/{subject.pk}/change/"' in page
+    assert f'href="/admin/accounts/user/{staff.pk}/change/">user {staff.pk}</a>' in page
+    assert "system rotate_keys" in page
