@@ -2,8 +2,12 @@
 uses, with the staff user as actor. Secrets (password hash, token version) are read-only."""
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import Group
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from audit.services import Actor
 from custos.exceptions import CustosError
@@ -64,6 +68,38 @@ def mfa_reset(modeladmin, request, queryset):
                             messages.SUCCESS)
 
 
+# ---- merge two accounts (docs/merge.md): the API's service, with the staff member as actor ----------
+class MergeForm(forms.Form):
+    primary = forms.IntegerField(min_value=1, label="Keep (primary account id)")
+    secondary = forms.IntegerField(min_value=1, label="Merge into it and close (secondary account id)")
+    reason = forms.CharField(max_length=200, label="Reason (kept in the audit trail)")
+
+
+def _plan_token(plan) -> str:
+    from django.core import signing
+
+    return signing.dumps([plan.primary_user_id, plan.merged_user_id], salt="custos.admin.merge")
+
+
+def _plan_token_valid(token, data) -> bool:
+    from django.core import signing
+
+    try:
+        return signing.loads(token or "", salt="custos.admin.merge", max_age=900) == [data["primary"],
+                                                                                       data["secondary"]]
+    except signing.BadSignature:
+        return False
+
+
+@admin.action(description="Merge the two selected accounts…", permissions=["change"])
+def merge_selected(modeladmin, request, queryset):
+    ids = sorted(queryset.values_list("pk", flat=True)[:3])
+    if len(ids) != 2:
+        modeladmin.message_user(request, "Select exactly two accounts to merge.", messages.WARNING)
+        return None
+    return HttpResponseRedirect(f"{reverse('admin:accounts_user_merge')}?primary={ids[0]}&secondary={ids[1]}")
+
+
 @admin.register(User)
 class UserAdmin(admin.ModelAdmin):
     list_display = ("id", "username", "email", "phone", "user_type", "tenant", "status", "last_login", "created_at")
@@ -75,7 +111,7 @@ class UserAdmin(admin.ModelAdmin):
     inlines = [ProfileInline]
     actions = [_transition("freeze", "Freeze"), _transition("activate", "Activate"),
                _transition("unlock", "Unlock"), _transition("delete", "Delete (scrub personal data)"), force_logout,
-               mfa_reset]
+               mfa_reset, merge_selected]
     fields = ("username", "email", "email_verified_at", "phone", "phone_verified_at", "user_type", "tenant", "status",
               "status_reason", "status_changed_at", "token_version", "password", "is_superuser", "last_login",
               "created_at", "updated_at", "deleted_at")
@@ -85,6 +121,40 @@ class UserAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # accounts are made through the API (policy, invitations, audit)
+
+    def get_urls(self):
+        return [path("merge/", self.admin_site.admin_view(self.merge_view), name="accounts_user_merge"),
+                *super().get_urls()]
+
+    def merge_view(self, request):
+        """Two steps: the dry run (what would move, every conflict), then the merge itself,
+        which only a form already shown with its dry run can ask for. Staff may merge across
+        tenants; the reason goes into the `user.merged` event."""
+        from django.core.exceptions import PermissionDenied
+
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form = MergeForm(request.POST or request.GET or None)
+        plan, error = None, None
+        if request.method == "POST" and form.is_valid():
+            d = form.cleaned_data
+            # a confirmation counts only for the pair whose dry run this form showed
+            confirm = request.POST.get("confirm") == "1" and _plan_token_valid(request.POST.get("plan"), d)
+            try:
+                plan = services.account_merge(primary_id=d["primary"], secondary_id=d["secondary"],
+                                              actor=Actor.user(request.user.pk), dry_run=not confirm,
+                                              cross_tenant=True, reason=d["reason"], proof_method="staff")
+            except CustosError as exc:
+                error = f"{exc.code}: {exc.message}"
+            else:
+                if confirm:
+                    self.message_user(request, f"Account {d['secondary']} was merged into account {d['primary']}.",
+                                      messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[d["primary"]]))
+        context = {**self.admin_site.each_context(request), "title": "Merge two accounts", "form": form,
+                   "plan": plan, "error": error, "opts": self.model._meta,
+                   "plan_token": _plan_token(plan) if plan is not None else ""}
+        return TemplateResponse(request, "admin/accounts/user/merge.html", context)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # deletion is the "Delete" action: a soft delete that scrubs personal data
