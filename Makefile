@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run lint test test-services system-deps migrate bench bench-quick bench-reset mutation schema clean
+.PHONY: run lint test test-services system-deps migrate bench bench-quick bench-console bench-reset mutation schema clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,11 @@ bench: $(VENV)/.installed-test+mysql
 bench-quick: $(VENV)/.installed-test+mysql
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m bench.run --quick
+
+# The staff console's main pages at 1M users and 1M audit events (MariaDB; the data is kept
+# between runs in custos_bench_console), server-side render time into bench/RESULTS.md
+bench-console: $(VENV)/.installed-test+mysql
+	$(PY) -m bench.console
 
 # Does a reset request's timing tell whether the account exists? Mann-Whitney U, p > 0.05 passes
 # (bench/reset_timing.py: the embedded default under gunicorn, no services).
