@@ -18,7 +18,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +56,7 @@ def _load(users: int, events: int) -> None:
     from audit.models import AuditEvent
 
     rng = random.Random(7)
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     if Tenant.objects.count() < 10:
         for i in range(10 - Tenant.objects.count()):
             Tenant.objects.create(name=f"bench tenant {i}")
@@ -74,9 +74,8 @@ def _load(users: int, events: int) -> None:
                 "INSERT INTO users (username, email, phone, password_hash, user_type, tenant_id, status, token_version,"
                 " is_superuser, created_at, updated_at, email_verified_at, status_reason, merged_into_user_id)"
                 " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", rows)
-            cur.execute("SELECT id FROM users WHERE username IN (%s)" % ",".join(["%s"] * len(rows)),
-                        [r[0] for r in rows])
-            profiles = [(uid, f"Bench {uid}", "other") for (uid,) in cur.fetchall()]
+            ids = User.objects.filter(username__in=[r[0] for r in rows]).values_list("id", flat=True)
+            profiles = [(uid, f"Bench {uid}", "other") for uid in ids]
             cur.executemany("INSERT INTO user_profiles (user_id, nickname, gender) VALUES (%s,%s,%s)", profiles)
             print(f"  users {min(start + BATCH, users):,}/{users:,}", end="\r", flush=True)
         print()
@@ -134,7 +133,7 @@ def _write(results: list[tuple[str, str, float, float, int]], users: int, events
     path = ROOT / "bench" / "RESULTS.md"
     lines = [MARKER_BEGIN, "## Console at scale (make bench-console)", "",
              f"- {users:,} users (with profiles, 10 tenants) and {events:,} audit events in MariaDB; Django "
-             f"{django.get_version()}; run at {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on this machine",
+             f"{django.get_version()}; run at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on this machine",
              "- server-side render time through Django's test client as a signed-in superuser (no network), "
              "after a warm-up; target < 300 ms each", "",
              "| page | URL | median ms | p95 ms | status | target |", "|---|---|---|---|---|---|"]
