@@ -42,3 +42,10 @@ class LastLoginMethod(CustosError):
 
 class IdentityNotBound(CustosError):
     status, code, message = 404, "not_found", "No identity of this provider is bound to the account."
+
+
+class IdentityMismatch(CustosError):
+    """Re-authentication through a provider answered for an identity not bound to the caller."""
+
+    status, code, message = (403, "identity_mismatch",
+                             "The provider answered for an identity that is not bound to this account.")

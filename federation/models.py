@@ -13,8 +13,11 @@ class UserOAuth(models.Model):
     # keyed by issuer + sub, whatever name the operator gave the provider), the kind otherwise.
     issuer = models.CharField(max_length=255, default="")
     provider_uid = models.CharField(max_length=255)
-    access_token = models.CharField(max_length=255, null=True, blank=True)
-    refresh_token = models.CharField(max_length=255, null=True, blank=True)
+    # Sealed (custos.crypto.seal) when the provider's store_tokens is on. TEXT, not the seed's
+    # varchar(255): a sealed token is ~1.4x its length plus 76, and Google's access tokens
+    # (~200 characters) would not fit (migration 0004).
+    access_token = models.TextField(null=True, blank=True)
+    refresh_token = models.TextField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -27,8 +30,9 @@ class UserOAuth(models.Model):
 
 class OAuthProvider(models.Model):
     """An external identity provider an operator configured (`manage.py oauth_provider`).
-    `name` is the `{provider}` segment of /v1/oauth/{provider}/...; the client secret is
-    sealed with the field keys (custos.crypto) and never shown again."""
+    `name` is the `{provider}` segment of /v1/oauth/{provider}/...; the client credential is
+    sealed with the field keys (custos.crypto) and never shown again: the client secret, or for
+    Apple the private key (PEM) that signs each token request's client-secret JWT."""
 
     class Kind(models.TextChoices):
         OIDC = "oidc"
@@ -42,6 +46,10 @@ class OAuthProvider(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     client_id = models.CharField(max_length=255)
     client_secret_sealed = models.TextField()
+    # Apple only: the Apple Developer team id (the client-secret JWT's `iss`) and the id of the
+    # private key (its `kid`).
+    team_id = models.CharField(max_length=32, blank=True, default="")
+    key_id = models.CharField(max_length=32, blank=True, default="")
     issuer = models.CharField(max_length=255, blank=True, default="")
     scopes = models.CharField(max_length=255, default="openid email profile")
     display_name = models.CharField(max_length=128, blank=True, default="")

@@ -20,7 +20,7 @@ from audit.models import Action, Result
 from audit.services import Actor, event_record
 from custos import context
 from custos.crypto import seal, sha256_hex, unseal
-from custos.exceptions import AccountDisabled, ServiceUnavailable, ValidationFailed
+from custos.exceptions import AccountDisabled, CustosError, ServiceUnavailable, ValidationFailed
 from sessions_app import signin
 
 from . import providers, social
@@ -28,6 +28,7 @@ from .conf import conf
 from .errors import (
     AccountExists,
     IdentityAlreadyBound,
+    IdentityMismatch,
     IdentityNotBound,
     LastLoginMethod,
     OAuthFailed,
@@ -53,7 +54,7 @@ def flow_start(*, provider_name: str, redirect_uri: object, user_id: int | None 
     backend = social.backend_for(settings=providers.backend_settings(provider), flow=flow, redirect_uri=redirect_uri,
                                  protocol=providers.protocol(provider))
     try:
-        if providers.protocol(provider) == "oidc":
+        if providers.protocol(provider) in providers.OPENID_KINDS:
             providers.discovered_issuer(backend, provider)
         url = backend.auth_url()
     except (social.SocialError, requests.RequestException) as exc:
@@ -68,15 +69,19 @@ def flow_start(*, provider_name: str, redirect_uri: object, user_id: int | None 
     return {"authorize_url": url, "state": state}
 
 
-def _flow_spend(*, state: str, provider: OAuthProvider, user_id: int | None) -> tuple[OAuthFlow, dict[str, Any]]:
+def _flow_spend(*, state: str, provider: OAuthProvider, user_id: int | None,
+                redirect_uri: str | None = None) -> tuple[OAuthFlow, dict[str, Any]]:
     """Take the flow and delete it, committed at once: a state serves one callback, whatever
-    that callback's outcome."""
+    that callback's outcome. A front end that names its callback URL (`redirect_uri`) gets the
+    state refused unless it was started for that URL: the one binding of a state to its front
+    end where the provider's token request carries no redirect_uri to compare (WeChat)."""
     key = sha256_hex(state)
     with transaction.atomic():
         row = OAuthFlow.objects.filter(pk=key).first()
         if row is None or OAuthFlow.objects.filter(pk=key).delete()[0] != 1:
             raise OAuthStateInvalid()
-    if row.provider != provider.name or row.expires_at <= timezone.now() or row.user_id != user_id:
+    if (row.provider != provider.name or row.expires_at <= timezone.now() or row.user_id != user_id
+            or (redirect_uri is not None and redirect_uri != row.redirect_uri)):
         raise OAuthStateInvalid()
     try:
         return row, json.loads(unseal(row.sealed))
@@ -85,16 +90,21 @@ def _flow_spend(*, state: str, provider: OAuthProvider, user_id: int | None) -> 
 
 
 def flow_finish(*, provider_name: str, code: str, state: str, iss: str | None = None,
-                user_id: int | None = None) -> dict[str, Any]:
+                user_id: int | None = None, apple_user: dict[str, Any] | None = None,
+                redirect_uri: str | None = None) -> dict[str, Any]:
     """Spend the state, exchange the code (with the PKCE verifier), validate the ID token.
-    Returns {"claims", "userinfo", "tokens"} for the provider's subject."""
+    Returns {"claims", "userinfo", "tokens", "aliases"?} for the provider's subject; `aliases`
+    are older keys of the same identity (WeChat: the openid of an identity now known by its
+    unionid). `apple_user` is Apple's `user` JSON (the name, at the first sign-in only)."""
     provider = providers.enabled(provider_name)
-    row, flow = _flow_spend(state=state, provider=provider, user_id=user_id)
+    row, flow = _flow_spend(state=state, provider=provider, user_id=user_id, redirect_uri=redirect_uri)
     if iss is not None and iss.rstrip("/") != provider.issuer:
         raise OAuthFailed()  # RFC 9207: the answer came from another issuer (a mix-up)
+    data: dict[str, Any] = {"code": code, "state": state}
+    if apple_user is not None:
+        data["user"] = apple_user
     backend = social.backend_for(settings=providers.backend_settings(provider), flow=flow,
-                                 redirect_uri=row.redirect_uri, data={"code": code, "state": state},
-                                 protocol=providers.protocol(provider))
+                                 redirect_uri=row.redirect_uri, data=data, protocol=providers.protocol(provider))
     try:
         result = backend.auth_complete()
     except social.SocialError as exc:
@@ -109,7 +119,8 @@ def flow_finish(*, provider_name: str, code: str, state: str, iss: str | None = 
         raise OAuthFailed() from exc
     claims = result["claims"]
     sub, iss_claim = claims.get("sub"), claims.get("iss")
-    if not isinstance(sub, str) or not sub or len(sub) > 255 or not isinstance(iss_claim, str):
+    if (not isinstance(sub, str) or not sub or len(sub) > 255 or not isinstance(iss_claim, str)
+            or len(iss_claim) > 255):
         raise OAuthFailed()
     return result
 
@@ -143,56 +154,83 @@ def _new_account_fields(provider: OAuthProvider, profile: dict[str, Any]) -> dic
     return fields
 
 
+MAX_TOKEN = 8192  # a provider's token longer than this is not a token: not kept
+
+
 def _tokens(provider: OAuthProvider, tokens: dict[str, Any]) -> dict[str, Any]:
+    """What `user_oauth` keeps of the provider's tokens: nothing unless the provider's
+    store_tokens is on; then each one sealed, and when the access token expires."""
     if not provider.store_tokens:
         return {}
     out: dict[str, Any] = {}
     for key in ("access_token", "refresh_token"):
-        if isinstance(tokens.get(key), str):
-            sealed = seal(tokens[key])
-            if len(sealed) <= 255:  # the seed's columns; a longer token is not kept at all
-                out[key] = sealed
-    if isinstance(tokens.get("expires_in"), int):
-        out["expires_at"] = timezone.now() + timedelta(seconds=tokens["expires_in"])
+        if isinstance(tokens.get(key), str) and 0 < len(tokens[key]) <= MAX_TOKEN:
+            out[key] = seal(tokens[key])
+    expires_in = tokens.get("expires_in")
+    if isinstance(expires_in, int) and not isinstance(expires_in, bool) and 0 < expires_in < 10**8:
+        out["expires_at"] = timezone.now() + timedelta(seconds=expires_in)
     return out
 
 
-def _identity(claims: dict[str, Any]) -> UserOAuth | None:
+def _identity_at(issuer: str, sub: str) -> UserOAuth | None:
     """The identity of (iss, sub), compared exactly here too: a database whose collation
     ignored case must not make "Alice" sign in as "alice" (migration 0003 fixes MySQL's)."""
-    for link in UserOAuth.objects.select_related("user").filter(issuer=claims["iss"], provider_uid=claims["sub"]):
-        if link.issuer == claims["iss"] and link.provider_uid == claims["sub"]:
+    for link in UserOAuth.objects.select_related("user").filter(issuer=issuer, provider_uid=sub):
+        if link.issuer == issuer and link.provider_uid == sub:
             return link
     return None
 
 
-def _refused(*, provider: OAuthProvider, reason: str, user: User | None) -> None:
-    """A refused external sign-in is a `login.failed` like any other door's (the account it
-    aimed at, when there is one); codes and tokens never reach the event."""
-    with transaction.atomic():
-        event_record(action=Action.LOGIN_FAILED, actor=Actor.anonymous(),
-                     result=Result.DENIED if user is not None else Result.FAILURE,
-                     subject_user_id=user.pk if user else None, tenant_id=user.tenant_id if user else None,
-                     metadata={"method": f"oauth:{provider.name}", "channel": signin.API.name, "reason": reason})
-
-
-def identity_sign_in(*, provider_name: str, code: str, state: str, iss: str | None = None) -> signin.Signed:
-    """The callback: the provider's subject signs in its user (made on first sight) through the
-    one sign-in flow, as the first factor `oauth:<provider>`."""
-    provider = providers.enabled(provider_name)
-    try:
-        result = flow_finish(provider_name=provider.name, code=code, state=state, iss=iss)
-    except (OAuthStateInvalid, OAuthFailed) as exc:
-        _refused(provider=provider, reason=exc.code, user=None)
-        raise
+def _identity(result: dict[str, Any]) -> UserOAuth | None:
+    """The identity the provider answered for, by its key; else by an older key of the same
+    identity (`aliases`), which is then re-keyed: a WeChat identity first seen by its openid
+    (no unionid yet) is the same account once WeChat names its unionid, and is known by the
+    unionid from then on (docs/federation.md, "WeChat")."""
     claims = result["claims"]
-    link = _identity(claims)
+    link = _identity_at(claims["iss"], claims["sub"])
+    if link is not None:
+        return link
+    for issuer, sub in result.get("aliases") or ():
+        link = _identity_at(issuer, sub)
+        if link is not None:
+            try:
+                with transaction.atomic():
+                    UserOAuth.objects.filter(pk=link.pk).update(issuer=claims["iss"], provider_uid=claims["sub"])
+            except IntegrityError as exc:  # the new key was bound a moment ago
+                raise OAuthFailed() from exc
+            link.issuer, link.provider_uid = claims["iss"], claims["sub"]
+            log.info("oauth identity re-keyed: link=%s to the provider's stable subject", link.pk)
+            return link
+    return None
+
+
+def _aimed(exc: CustosError, user: User) -> CustosError:
+    exc.user = user  # type: ignore[attr-defined]  # the account a refusal aimed at (signin's history)
+    return exc
+
+
+def identity_sign_in(*, provider_name: str, code: str, state: str, iss: str | None = None,
+                     apple_user: dict[str, Any] | None = None, redirect_uri: str | None = None) -> signin.Signed:
+    """The callback: the provider's subject signs in its user (made on first sight) through the
+    one sign-in flow, as the first factor `oauth:<provider>`: its per-IP limits, its history, its
+    `login.failed` for a refusal (sessions_app.signin.external_identity)."""
+    provider = providers.enabled(provider_name)
+
+    def proof() -> User:
+        result = flow_finish(provider_name=provider.name, code=code, state=state, iss=iss, apple_user=apple_user,
+                             redirect_uri=redirect_uri)
+        return _user_of(provider, result)
+
+    return signin.external_identity(method=f"oauth:{provider.name}", amr=["fed"], proof=proof)
+
+
+def _user_of(provider: OAuthProvider, result: dict[str, Any]) -> User:
+    """The account of the identity in `result`, made with it on first sight; an account that
+    is not active is refused (naming it, for its login history)."""
+    claims = result["claims"]
+    link = _identity(result)
     if link is None:
-        try:
-            fields = _new_account_fields(provider, _profile(claims, result["userinfo"]))
-        except AccountExists:
-            _refused(provider=provider, reason=AccountExists.code, user=None)
-            raise
+        fields = _new_account_fields(provider, _profile(claims, result["userinfo"]))
         try:
             with transaction.atomic():
                 user = account_services.user_create(**fields, external_identity=True, actor=Actor.anonymous())
@@ -208,23 +246,24 @@ def identity_sign_in(*, provider_name: str, code: str, state: str, iss: str | No
         if provider.store_tokens:
             UserOAuth.objects.filter(pk=link.pk).update(**_tokens(provider, result["tokens"]))
     if user.status != User.Status.ACTIVE:
-        _refused(provider=provider, reason=AccountDisabled.code, user=user)
-        raise AccountDisabled()
-    return signin.first_factor_passed(user=user, method=f"oauth:{provider.name}", amr=["fed"], channel=signin.API)
+        raise _aimed(AccountDisabled(), user)
+    return user
 
 
-def identity_bind(*, provider_name: str, code: str, state: str, user_id: int, iss: str | None = None) -> UserOAuth:
+def identity_bind(*, provider_name: str, code: str, state: str, user_id: int, iss: str | None = None,
+                  redirect_uri: str | None = None) -> UserOAuth:
     """POST /v1/oauth/{provider}/bind: the state must have been started by this user (with
     their Bearer token); the provider's subject is bound to them unless another account holds
     it. Binding one already theirs changes nothing."""
     provider = providers.enabled(provider_name)
-    result = flow_finish(provider_name=provider.name, code=code, state=state, iss=iss, user_id=user_id)
+    result = flow_finish(provider_name=provider.name, code=code, state=state, iss=iss, user_id=user_id,
+                         redirect_uri=redirect_uri)
     claims = result["claims"]
     with transaction.atomic():
         user = User.objects.select_for_update().filter(pk=user_id, status=User.Status.ACTIVE).first()
         if user is None:
             raise AccountDisabled()
-        link = _identity(claims)
+        link = _identity(result)
         if link is not None:
             if link.user_id != user_id:
                 raise IdentityAlreadyBound()
@@ -238,6 +277,39 @@ def identity_bind(*, provider_name: str, code: str, state: str, user_id: int, is
         event_record(action=Action.IDENTITY_BOUND, actor=Actor.user(user_id), subject_user_id=user_id,
                      tenant_id=user.tenant_id, metadata={"provider": provider.name, "new_user": False})
     return link
+
+
+def identity_reauth(*, provider_name: str, code: str, state: str, user_id: int, session_id: str | None,
+                    iss: str | None = None, redirect_uri: str | None = None) -> str:
+    """POST /v1/oauth/{provider}/reauth: re-authentication for an account that may have no
+    password. The state must have been started by this user (their Bearer at login), and the
+    provider must answer for an identity already bound to them; the answer is a reauth token
+    (method `oauth:<provider>`) bound to the caller's session, like POST /v1/auth/reauth's.
+    Failures are `reauth.failed` and spend the account's sign-in allowance, as a wrong
+    password at re-authentication does; a success records no event, as there."""
+    provider = providers.enabled(provider_name)
+    method = f"oauth:{provider.name}"
+    guard = throttle.account_guard(user_id, context.current().ip)
+    guard.begin()
+    try:
+        result = flow_finish(provider_name=provider.name, code=code, state=state, iss=iss, user_id=user_id,
+                             redirect_uri=redirect_uri)
+        link = _identity(result)
+        if link is None or link.user_id != user_id:
+            raise IdentityMismatch()
+        if link.user.status != User.Status.ACTIVE:
+            raise AccountDisabled()
+    except (OAuthStateInvalid, OAuthFailed, IdentityMismatch, AccountDisabled) as exc:
+        count = guard.failed()
+        with transaction.atomic():
+            event_record(action=Action.REAUTH_FAILED, actor=Actor.user(user_id), result=Result.FAILURE,
+                         subject_user_id=user_id, metadata={"method": method, "reason": exc.code,
+                                                            "consecutive": count})
+        raise
+    guard.succeeded()
+    if provider.store_tokens:
+        UserOAuth.objects.filter(pk=link.pk).update(**_tokens(provider, result["tokens"]))
+    return account_services.reauth_token_issue(user_id=user_id, session_id=session_id, method=method)
 
 
 def _other_ways_in(user: User, *, besides_provider: str) -> bool:

@@ -259,6 +259,49 @@ def one_time_code(*, otp_channel: object, destination: object, code: object, cha
                                channel=channel)
 
 
+def external_identity(*, method: str, amr: list[str], proof: Callable[[], User], channel: Channel = API) -> Signed:
+    """A first factor a room above this one checks (federation: an external identity, `method`
+    `oauth:<provider>`), under the password door's per-client-IP limits: the same request and
+    failed-sign-in counters, 429 with Retry-After. `proof()` returns the account or raises a
+    CustosError that may name the account it aimed at (`exc.user`). A 400/401 refusal (the proof
+    did not hold: a spent state, a code the provider refused) is a failed sign-in: counted
+    against the IP and in that account's history; any other (it held but is no way in: a
+    disabled account, an email another account holds) is audited and in the history as denied,
+    not counted, as a disabled account's right password is not. Both are `login.failed`."""
+    ip = context.current().ip
+    # The subject is the IP itself, without the per-subject delays (delay_after out of reach):
+    # a shared address must not slow every user of a provider down; the IP's counters limit it.
+    guard = throttle.Guard("external", f"{method}:{ip}", ip, delay_after=2**31)
+    try:
+        guard.begin()
+    except RateLimited:
+        metrics.LOGINS.labels(method, "throttled").inc()
+        with transaction.atomic():
+            event_record(action=Action.LOGIN_FAILED, actor=Actor.anonymous(), result=Result.DENIED,
+                         metadata={"method": method, "channel": channel.name, "reason": RateLimited.code})
+        raise
+    try:
+        user = proof()
+    except CustosError as exc:
+        aimed: User | None = getattr(exc, "user", None)
+        failed = exc.status in (400, 401)
+        count = guard.failed() if failed else 0
+        if not failed:
+            guard.not_a_guess()
+        metrics.LOGINS.labels(method, "failure" if failed else "denied").inc()
+        with transaction.atomic():
+            event_record(action=Action.LOGIN_FAILED, actor=Actor.anonymous(),
+                         result=Result.FAILURE if failed else Result.DENIED,
+                         subject_user_id=aimed.pk if aimed else None, tenant_id=aimed.tenant_id if aimed else None,
+                         metadata={"method": method, "channel": channel.name, "reason": exc.code,
+                                   **({"consecutive": count} if failed else {})})
+            if aimed is not None:
+                risk.history_record(user=aimed, method=method, result="failure" if failed else "denied")
+        raise
+    guard.succeeded()
+    return first_factor_passed(user=user, method=method, amr=amr, channel=channel)
+
+
 # ---- after a correct first factor --------------------------------------------------------------
 def first_factor_passed(*, user: User, method: str, amr: list[str], channel: Channel) -> Signed:
     """After a correct first factor (checked by the room that owns it): assess the risk, then

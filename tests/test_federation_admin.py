@@ -63,8 +63,10 @@ def test_google_needs_no_issuer():
      "client_secret"),
     (["add", "x", "--kind", "oidc", "--client-id", "c", "--client-secret", "s", "--issuer", "https://i.example",
       "--scopes", "email profile"], "scopes"),
-    (["add", "x", "--kind", "apple", "--client-id", "c", "--client-secret", "s"], "not supported yet"),
-    (["add", "x", "--kind", "wechat", "--client-id", "c", "--client-secret", "s"], "not supported yet"),
+    (["add", "x", "--kind", "apple", "--client-id", "c", "--client-secret", "s"], "Apple takes no client secret"),
+    (["add", "x", "--kind", "wechat", "--client-id", "wx0123456789abcdef"], "client_secret"),
+    (["add", "x", "--kind", "oidc", "--client-id", "c", "--client-secret", "s", "--issuer", "https://i.example",
+      "--team-id", "ABCDE12345"], "Only for --kind apple"),
     (["enable", "nope"], "No such"),
     (["disable", "nope"], "No such"),
     (["remove", "nope"], "No such"),
@@ -137,7 +139,7 @@ def test_console_adds_changes_and_deletes_a_provider_audited(console):
 
 
 def test_console_refuses_bad_settings_with_form_errors(console):
-    for over in ({"issuer": "ftp://x"}, {"client_secret": ""}, {"kind": "wechat"}, {"scopes": "email"},
+    for over in ({"issuer": "ftp://x"}, {"client_secret": ""}, {"kind": "apple"}, {"scopes": "email"},
                  {"client_id": "has space"}):
         r = console.post("/admin/federation/oauthprovider/add/", _form(**over))
         assert r.status_code == 200 and b"errorlist" in r.content, over
