@@ -30,6 +30,11 @@ class ProviderForm(forms.ModelForm):
                       "key_id": "Apple only: the id of the Sign in with Apple key.",
                       "client_id": "WeChat: the appid. Apple: the Services ID."}
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "scopes" in self.fields:  # empty: the kind's default (providers.DEFAULT_SCOPES)
+            self.fields["scopes"].required = False
+
     def clean(self):
         data = super().clean()
         upload = data.get("private_key_file")
@@ -44,6 +49,8 @@ class ProviderForm(forms.ModelForm):
                 return data
         kind = data.get("kind") or self.instance.kind
         secret = data.get("client_secret") or None
+        if data.get("private_key"):  # a browser's textarea sends CRLF
+            data["private_key"] = data["private_key"].replace("\r\n", "\n").strip() + "\n"
         key = data.get("private_key") or None
         if self.instance.pk is None:
             if kind == OAuthProvider.Kind.APPLE and key is None:

@@ -144,3 +144,84 @@ def test_console_refuses_bad_settings_with_form_errors(console):
         r = console.post("/admin/federation/oauthprovider/add/", _form(**over))
         assert r.status_code == 200 and b"errorlist" in r.content, over
     assert not OAuthProvider.objects.exists()
+
+
+# ---- Apple and WeChat in the console ----------------------------------------------------------------
+def _apple_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+
+def _apple_form(**over):
+    return _form(**{"name": "apple", "kind": "apple", "client_id": "com.example.fly.web", "client_secret": "",
+                    "team_id": "A1B2C3D4E5", "key_id": "KEY123ABCD", "issuer": "", "scopes": "", **over})
+
+
+def test_console_apple_key_pasted_or_uploaded_is_sealed_and_never_shown(console):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    pem = _apple_pem()
+    r = console.post("/admin/federation/oauthprovider/add/", _apple_form(private_key=pem))
+    assert r.status_code == 302, r.content[:3000]
+    p = OAuthProvider.objects.get(name="apple")
+    assert (p.team_id, p.key_id, p.issuer, p.scopes) == ("A1B2C3D4E5", "KEY123ABCD", "https://appleid.apple.com",
+                                                         "name email")
+    assert unseal(p.client_secret_sealed) == pem
+    page = console.get(f"/admin/federation/oauthprovider/{p.pk}/change/").content.decode()
+    assert pem.splitlines()[1] not in page and p.client_secret_sealed not in page
+    # a change without a key keeps it; an uploaded .p8 replaces it
+    r = console.post(f"/admin/federation/oauthprovider/{p.pk}/change/",
+                     _apple_form(name=None, kind=None, display_name="Apple", private_key=""))
+    assert r.status_code == 302, r.content[:3000]
+    p.refresh_from_db()
+    assert p.display_name == "Apple" and unseal(p.client_secret_sealed) == pem
+    other = _apple_pem()
+    r = console.post(f"/admin/federation/oauthprovider/{p.pk}/change/",
+                     {**_apple_form(name=None, kind=None, display_name="Apple", private_key=""),
+                      "private_key_file": SimpleUploadedFile("AuthKey_KEY123ABCD.p8", other.encode())})
+    assert r.status_code == 302, r.content[:3000]
+    p.refresh_from_db()
+    assert unseal(p.client_secret_sealed) == other
+    changes = AuditEvent.objects.filter(action=Action.IDENTITY_PROVIDER_CHANGED).order_by("occurred_at", "id")
+    assert [e.metadata.get("fields") for e in changes] == [None, ["display_name"], ["private_key"]]
+    assert "PRIVATE" not in str([e.metadata for e in changes])
+
+
+def test_console_refuses_bad_apple_settings(console):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    pem = _apple_pem()
+    for over in ({"private_key": ""}, {"private_key": "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----"},
+                 {"private_key": pem, "team_id": "short"}, {"private_key": pem, "key_id": ""},
+                 {"private_key": pem, "client_secret": "a-secret"},
+                 {"private_key_file": SimpleUploadedFile("k.p8", b"\xff\xfe" * 10)}):
+        r = console.post("/admin/federation/oauthprovider/add/", _apple_form(**over))
+        assert r.status_code == 200 and b"errorlist" in r.content, over
+    r = console.post("/admin/federation/oauthprovider/add/", _form(team_id="A1B2C3D4E5"))  # an oidc provider
+    assert r.status_code == 200 and b"Only for --kind apple" in r.content
+    assert not OAuthProvider.objects.exists()
+
+
+def test_console_wechat_with_the_existing_fields(console):
+    from tests.test_federation_kinds import WX_APPID, WX_SECRET
+
+    r = console.post("/admin/federation/oauthprovider/add/",
+                     _form(name="wechat", kind="wechat", client_id=WX_APPID, client_secret=WX_SECRET, issuer="",
+                           scopes="", store_tokens="on"))
+    assert r.status_code == 302, r.content[:3000]
+    p = OAuthProvider.objects.get(name="wechat")
+    assert (p.issuer, p.scopes, p.store_tokens) == ("https://open.weixin.qq.com", "snsapi_login", True)
+    assert run("test", "wechat").strip().endswith("wechat ok")
+
+
+def test_add_store_tokens_and_bad_private_key_file_exit_without_traceback(tmp_path):
+    run("add", "gh", "--kind", "github", "--client-id", "c", "--client-secret", "longenough", "--store-tokens")
+    assert OAuthProvider.objects.get(name="gh").store_tokens
+    proc = subprocess.run([sys.executable, "manage.py", "oauth_provider", "add", "ap", "--kind", "apple",
+                           "--client-id", "c", "--team-id", "A1B2C3D4E5", "--key-id", "KEY123ABCD",
+                           "--private-key-file", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env={**__import__("os").environ, "CUSTOS_TEST_DB_SUFFIX": "fedkinds-cli"})
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and "private_key_file" in proc.stderr
