@@ -42,6 +42,11 @@ class MergeTenantConflict(Conflict):
                      "The accounts belong to different organizations; only staff can merge them.")
 
 
+class MergeTypeConflict(Conflict):
+    code, message = ("merge_type_conflict",
+                     "A staff or partner account can only be merged with one of its kind, and only by staff.")
+
+
 class MergeConflict(Conflict):
     """Another change to one of the accounts (a merge, a freeze) got there first."""
 

@@ -567,3 +567,28 @@ def test_the_user_merged_event_goes_to_every_sink(api, signing_key, pair, settin
     out = event_dict(event)
     assert out["action"] == "user.merged" and out["metadata"]["merged_user_id"] == secondary.pk
     assert out["metadata"]["primary_user_id"] == primary.pk
+
+
+def test_a_self_service_merge_is_between_customers_only(api, signing_key):
+    """A staff account folded into a customer's would hand its console and platform roles to
+    whoever holds the primary: refused (merge_type_conflict), in the dry run too; staff may
+    merge two staff accounts from the console, but never across kinds."""
+    from accounts.services import account_merge
+    from custos.exceptions import CustosError
+
+    primary = UserFactory()
+    staff = UserFactory(user_type="staff", password=SECOND_PASSWORD)
+    token = login(api, primary.username)["access_token"]
+    dry = _merge(api, token, _pw(staff), dry_run=True)
+    assert dry.status_code == 200
+    assert [c["code"] for c in dry.json()["conflicts"] if c["blocking"]] == ["merge_type_conflict"]
+    r = _merge(api, token, _pw(staff))
+    assert r.status_code == 409 and _code(r) == "merge_type_conflict"
+    assert User.objects.get(pk=staff.pk).status == User.Status.ACTIVE
+    with pytest.raises(CustosError) as refused:
+        account_merge(primary_id=primary.pk, secondary_id=staff.pk, actor=Actor.system("test"), cross_tenant=True)
+    assert refused.value.code == "merge_type_conflict"
+    other_staff = UserFactory(user_type="staff")
+    done = account_merge(primary_id=other_staff.pk, secondary_id=staff.pk, actor=Actor.system("test"),
+                         cross_tenant=True)
+    assert done.merged_user_id == staff.pk and User.objects.get(pk=staff.pk).status == User.Status.MERGED

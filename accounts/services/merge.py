@@ -33,6 +33,7 @@ from ..errors import (
     MergeSelf,
     MergeTargetInvalid,
     MergeTenantConflict,
+    MergeTypeConflict,
 )
 from ..models import BackupCode, MfaChallenge, PasswordResetToken, TotpDevice, User, UserProfile
 from ..security import mfa, risk, throttle
@@ -308,6 +309,15 @@ def _merge(*, primary_id: int, secondary_id: int, seen: dict[int, str], actor: A
     if primary.tenant_id != secondary.tenant_id and not cross_tenant:
         result.conflicts.append({"kind": "tenant", "code": MergeTenantConflict.code, "blocking": True,
                                  "room": "accounts"})
+    # A self-service merge is between customers: folding a staff (or partner) account into
+    # another would hand its platform roles and console access to whoever holds the primary.
+    if not cross_tenant and (primary.user_type != User.UserType.CUSTOMER
+                             or secondary.user_type != User.UserType.CUSTOMER):
+        result.conflicts.append({"kind": "user_type", "code": MergeTypeConflict.code, "blocking": True,
+                                 "room": "accounts"})
+    elif primary.user_type != secondary.user_type:  # staff, across kinds: still refused
+        result.conflicts.append({"kind": "user_type", "code": MergeTypeConflict.code, "blocking": True,
+                                 "room": "accounts"})
     p_profile = UserProfile.objects.filter(user_id=primary_id).first() or UserProfile(user_id=primary_id)
     s_profile = UserProfile.objects.filter(user_id=secondary_id).first() or UserProfile(user_id=secondary_id)
     profile_take, profile_conflicts = _profile_plan(p_profile, s_profile)
@@ -318,7 +328,7 @@ def _merge(*, primary_id: int, secondary_id: int, seen: dict[int, str], actor: A
                          "mfa_devices_dropped": mfa_devices,
                          "tombstones_repointed": User.objects.filter(merged_into_id=secondary_id).count()})
     if result.blocking and not dry_run:
-        raise MergeTenantConflict()
+        _raise_blocking(result)
     new_version = secondary.token_version + (0 if dry_run else 1)
     former = [(ch, getattr(secondary, f)) for f, ch in (("email", "email"), ("phone", "sms"))
               if getattr(secondary, f) and getattr(secondary, f"{f}_verified_at") and f not in contacts_take]
@@ -337,8 +347,7 @@ def _merge(*, primary_id: int, secondary_id: int, seen: dict[int, str], actor: A
     if dry_run:
         return result
     if result.blocking:  # a room above refused: everything above rolls back with this
-        raise MergeTenantConflict() if any(c.get("code") == MergeTenantConflict.code for c in result.blocking) \
-            else MergeConflict()
+        _raise_blocking(result)
     event_record(action=Action.USER_MERGED, actor=actor, subject_user_id=primary_id, tenant_id=primary.tenant_id,
                  metadata={"primary_user_id": primary_id, "merged_user_id": secondary_id,
                            "merged_tenant_id": secondary.tenant_id, "moved": result.moved,
@@ -351,6 +360,14 @@ def _merge(*, primary_id: int, secondary_id: int, seen: dict[int, str], actor: A
     selectors.me_invalidate(primary_id)
     selectors.me_invalidate(secondary_id)
     return result
+
+
+def _raise_blocking(result: MergeResult) -> None:
+    codes = {c.get("code") for c in result.blocking}
+    for error in (MergeTypeConflict, MergeTenantConflict):
+        if error.code in codes:
+            raise error()
+    raise MergeConflict()
 
 
 def _apply(*, primary: User, secondary: User, contacts: list[str], profile: dict[str, Any],
