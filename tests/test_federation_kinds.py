@@ -691,6 +691,7 @@ def test_reauth_with_an_identity_of_another_account_is_403(api, google, google_s
     failed = AuditEvent.objects.get(action=Action.REAUTH_FAILED)
     assert failed.subject_user_id == someone.pk
     assert failed.metadata["method"] == "oauth:google" and failed.metadata["reason"] == "identity_mismatch"
+    assert failed.metadata["consecutive"] == 1  # on the account's sign-in counter, as a wrong password's reauth
     assert "google-code" not in json.dumps(failed.metadata)
 
 
