@@ -78,3 +78,25 @@ class ServiceKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key_id})"
+
+
+class Role(CasbinRule):
+    """A console page, not a table: roles live as Casbin rules (a role is the subject of `p` rules
+    and the target of `g` rules in one domain). This proxy gives the staff console an entry,
+    "Roles" under Authz, and the permission names `authz.<action>_role` (action on
+    `/admin/authz/role`); authz/admin.py replaces every admin view of it with its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "role"
+        verbose_name_plural = "roles"
+
+
+class Why(CasbinRule):
+    """The console's "why" tool (authz/admin.py): a proxy only so that the page is listed under
+    Authz and has its own permission, `authz.use_why` (action `use` on `/admin/authz/why`)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "why tool"
+        verbose_name_plural = "why: explain a decision"

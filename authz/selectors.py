@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from custos import metrics
 
 from .enforcer import enforcer
+from .engine import PolicyIndex, object_matcher
 from .models import CasbinRule
 from .subjects import PLATFORM_DOMAIN, tenant_domain, user_subject
 
@@ -89,3 +90,132 @@ def subject_roles(subject: str, domain: str) -> list[str]:
 def effective_permissions(subject: str, domain: str) -> list[dict]:
     return [{"object": o, "action": a, "via": via}
             for via, o, a in enforcer().index.permissions_of(subject, domain, implicit=True)]
+
+
+# ---- the staff console (authz/admin.py) ------------------------------------------------------
+def domain_choices() -> list[tuple[str, str]]:
+    """Every domain a policy can live in: the platform's, then each tenant's, as (domain, label).
+    Reads accounts' tenants directly, as services._domain_exists does: accounts has no tenant
+    listing of its own, and authz sits above it."""
+    from accounts.models import Tenant
+
+    return [(PLATFORM_DOMAIN, "platform"), *((tenant_domain(pk), f"{name} ({tenant_domain(pk)})")
+                                             for pk, name in Tenant.objects.order_by("name", "pk")
+                                             .values_list("pk", "name"))]
+
+
+def domain_known(domain: str) -> bool:
+    if domain == PLATFORM_DOMAIN:
+        return True
+    if not domain.startswith("tenant:") or not domain[7:].isdigit():
+        return False
+    from accounts.models import Tenant
+
+    return Tenant.objects.filter(pk=int(domain[7:])).exists()
+
+
+def role_is_builtin(name: str, domain: str) -> bool:
+    """A role every installation (platform) or every tenant has: authz/builtin.py."""
+    from .builtin import PLATFORM_ROLES, TENANT_ROLES
+
+    return name in (PLATFORM_ROLES if domain == PLATFORM_DOMAIN else TENANT_ROLES)
+
+
+def _is_principal(subject: str) -> bool:
+    return subject.startswith(("user:", "svc:"))
+
+
+def roles_overview(domain: str) -> list[dict]:
+    """The roles of a domain for the console's list: permissions, how many users and services hold
+    each directly, and how many roles inherit it. One pass over the domain's assignments, not one
+    per role (a tenant may have many thousands of members)."""
+    idx = enforcer().index
+    grants = idx.domains.get(domain, ({}, {}))[0]
+    members: dict[str, int] = {}
+    heirs: dict[str, int] = {}
+    for sub, held in grants.items():
+        counts = members if _is_principal(sub) else heirs
+        for role in ((held,) if type(held) is str else held):
+            counts[role] = counts.get(role, 0) + 1
+    return [{"name": name, "domain": domain, "builtin": role_is_builtin(name, domain),
+             "permissions": role_permissions(name, domain), "members": members.get(name, 0),
+             "inherited_by": heirs.get(name, 0), "inherits": sorted(idx.roles_of(name, domain))}
+            for name in sorted(idx.role_names(domain))]
+
+
+def role_detail(name: str, domain: str, *, member_limit: int = 500) -> dict | None:
+    """One role of a domain: its permissions, the roles it inherits and that inherit it, and its
+    direct members (users and services; the first `member_limit`, with the full count)."""
+    idx = enforcer().index
+    if name not in idx.role_names(domain):
+        return None
+    holders = idx.members_of(name, domain)
+    principals = [s for s in holders if _is_principal(s)]
+    return {"name": name, "domain": domain, "builtin": role_is_builtin(name, domain),
+            "permissions": role_permissions(name, domain), "inherits": sorted(idx.roles_of(name, domain)),
+            "inherited_by": [s for s in holders if not _is_principal(s)],
+            "members": principals[:member_limit], "member_count": len(principals)}
+
+
+def service_roles(names: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """(domain, role) pairs each service holds directly, for a page of service keys: one query on
+    casbin_rule's (ptype, v0) index rather than a walk through every domain of the index."""
+    from .subjects import service_subject
+
+    by_subject = {service_subject(n): n for n in names}
+    out: dict[str, list[tuple[str, str]]] = {n: [] for n in names}
+    for sub, role, dom in (CasbinRule.objects.filter(ptype="g", v0__in=list(by_subject))
+                           .order_by("v2", "v1").values_list("v0", "v1", "v2")):
+        out[by_subject[sub]].append((dom, role))
+    return out
+
+
+def _role_paths(idx: PolicyIndex, subject: str, domain: str) -> dict[str, tuple[str, ...]]:
+    """subject and every role it reaches in domain, each with its shortest path from subject, in
+    the engine's own walk order (PolicyIndex.subjects_of: breadth first, the same depth limit).
+    Walking the reached names in that order and naming each role's first discoverer gives the
+    path the engine itself followed."""
+    reached = idx.subjects_of(subject, domain)
+    inside = set(reached)
+    paths: dict[str, tuple[str, ...]] = {subject: (subject,)}
+    for name in reached:
+        for role in idx.roles_of(name, domain):
+            if role in inside and role not in paths:
+                paths[role] = paths[name] + (role,)
+    return paths
+
+
+def _explain_domain(idx: PolicyIndex, subject: str, domain: str, obj: str, act: str) -> dict:
+    paths = _role_paths(idx, subject, domain)
+    matches: list[dict] = []
+    other_actions: list[dict] = []
+    for name, path in paths.items():
+        for _, pattern, action in idx.permissions_of(name, domain, implicit=False):
+            if not object_matcher(pattern)(obj):
+                continue
+            rule = {"path": list(path), "object": pattern, "action": action}
+            (matches if action == act or action == "*" else other_actions).append(rule)
+    return {"domain": domain, "allowed": bool(matches), "matches": matches,
+            "held": sorted(idx.roles_of(subject, domain)),
+            "reached": [{"role": name, "path": list(path)} for name, path in paths.items() if name != subject],
+            "other_actions": other_actions}
+
+
+def explain(subject: str, domain: str, obj: str, act: str, *, index: PolicyIndex | None = None) -> dict:
+    """Why `subject` may or may not do `act` on `obj` in `domain`, from the same index the
+    enforcer decides with.
+
+    - `allowed`: Custos's own checks (`may`): the domain's rules, then the platform's.
+    - `allowed_in_domain`: the model in that domain alone (`enforcer().enforce`, what
+      /v1/authz/check answers).
+    - `domains`: the domain, then (for a tenant) the platform, each with `matches` (every rule
+      that grants it, with the role path that reaches it; the first is the one the engine stops
+      at), `held` (roles held directly), `reached` (every role reached, with its path) and
+      `other_actions` (rules on a matching object for other actions: the usual near miss).
+    """
+    idx = enforcer().index if index is None else index
+    scopes = [domain] if domain == PLATFORM_DOMAIN else [domain, PLATFORM_DOMAIN]
+    parts = [_explain_domain(idx, subject, d, obj, act) for d in scopes]
+    return {"subject": subject, "domain": domain, "object": obj, "action": act,
+            "allowed": any(p["allowed"] for p in parts), "allowed_in_domain": parts[0]["allowed"],
+            "domains": parts}
