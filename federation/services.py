@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,17 +42,36 @@ log = logging.getLogger("custos.federation")
 
 
 # ---- the flow: login (start) and callback (finish) ---------------------------------------------
-def flow_start(*, provider_name: str, redirect_uri: object, user_id: int | None = None) -> dict[str, str]:
+# Kinds whose providers can be told to ask for the user's credentials again (OIDC Core 3.1.2.1
+# `prompt=login`, `max_age=0`, and the `auth_time` claim that proves they did): a reauth flow
+# there proves a fresh sign-in at the provider, not just a provider session still open.
+FRESH_LOGIN_KINDS = ("oidc", "google")
+REAUTH_PURPOSE = "reauth"
+AUTH_TIME_LEEWAY = 60  # seconds of clock difference allowed between the provider and us
+
+
+def flow_start(*, provider_name: str, redirect_uri: object, user_id: int | None = None,
+               purpose: object = None) -> dict[str, str]:
     """The authorization URL for the front end, with its state; PKCE verifier, nonce and the
-    state's binding (provider, redirect URI, user) stay here, sealed, in `oauth_flows`."""
+    state's binding (provider, redirect URI, user, purpose) stay here, sealed, in `oauth_flows`.
+    `purpose="reauth"` (a signed-in user only) asks the provider for a fresh sign-in where it can."""
     provider = providers.enabled(provider_name)
     if not isinstance(redirect_uri, str) or redirect_uri not in conf().redirect_uris:
         raise RedirectUriRefused()
+    if purpose not in (None, REAUTH_PURPOSE):
+        raise ValidationFailed(fields={"purpose": [f"Only {REAUTH_PURPOSE!r}, or none."]})
+    if purpose == REAUTH_PURPOSE and user_id is None:
+        raise ValidationFailed(fields={"purpose": ["A re-authentication is started with the user's Bearer token."]})
     ip = context.current().ip
     if ip:  # each login writes a row: a flood from one client is refused, 429 with Retry-After
         throttle.counted_limit(f"oauth:login:ip:{ip}", conf().logins_per_ip_per_hour, 3600)
     flow: dict[str, Any] = {}
-    backend = social.backend_for(settings=providers.backend_settings(provider), flow=flow, redirect_uri=redirect_uri,
+    settings = providers.backend_settings(provider)
+    if purpose == REAUTH_PURPOSE:
+        flow["purpose"], flow["started"] = REAUTH_PURPOSE, int(time.time())
+        if provider.kind in FRESH_LOGIN_KINDS:
+            settings["AUTH_EXTRA_ARGUMENTS"] = {"prompt": "login", "max_age": "0"}
+    backend = social.backend_for(settings=settings, flow=flow, redirect_uri=redirect_uri,
                                  protocol=providers.protocol(provider))
     try:
         if providers.protocol(provider) in providers.OPENID_KINDS:
@@ -122,7 +142,20 @@ def flow_finish(*, provider_name: str, code: str, state: str, iss: str | None = 
     if (not isinstance(sub, str) or not sub or len(sub) > 255 or not isinstance(iss_claim, str)
             or len(iss_claim) > 255):
         raise OAuthFailed()
+    result["purpose"], result["started"] = flow.get("purpose"), flow.get("started")
     return result
+
+
+def _fresh_login(provider: OAuthProvider, result: dict[str, Any]) -> bool:
+    """Was this flow started as a re-authentication, and (where the provider can be asked) did
+    the user sign in at the provider after it started?"""
+    if result.get("purpose") != REAUTH_PURPOSE:
+        return False
+    if provider.kind not in FRESH_LOGIN_KINDS:
+        return True  # the provider cannot be asked for a fresh sign-in (docs/federation.md)
+    auth_time = result["claims"].get("auth_time")
+    return (isinstance(auth_time, int) and not isinstance(auth_time, bool)
+            and auth_time >= int(result.get("started") or 0) - AUTH_TIME_LEEWAY)
 
 
 # ---- identities ----------------------------------------------------------------------------------
@@ -294,6 +327,10 @@ def identity_reauth(*, provider_name: str, code: str, state: str, user_id: int, 
     try:
         result = flow_finish(provider_name=provider.name, code=code, state=state, iss=iss, user_id=user_id,
                              redirect_uri=redirect_uri)
+        if not _fresh_login(provider, result):
+            # a flow not started for re-authentication, or a provider that answered from an
+            # old session although asked for a fresh sign-in (max_age=0)
+            raise OAuthStateInvalid() if result.get("purpose") != REAUTH_PURPOSE else OAuthFailed()
         link = _identity(result)
         if link is None or link.user_id != user_id:
             raise IdentityMismatch()

@@ -120,6 +120,7 @@ class GoogleStub(RecordedStub):
         self.nonce = ""
         self.iss = self.base
         self.claims = recorded("google_id_token_claims.json")
+        self.auth_time: int | None = None  # sent when the authorize request asked max_age, as Google does
 
     def route(self, req):
         if req["path"] == "/.well-known/openid-configuration":
@@ -140,6 +141,8 @@ class GoogleStub(RecordedStub):
             now = int(time.time())
             claims = {**self.claims, "iss": self.iss, "iat": now, "exp": now + 3600, "nonce": self.nonce,
                       "at_hash": _at_hash(answer["access_token"])}
+            if self.auth_time is not None:
+                claims["auth_time"] = self.auth_time
             answer["id_token"] = jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "g1"})
             return 200, answer
         if req["path"] == "/v1/userinfo":
@@ -171,7 +174,15 @@ def google(google_stub, front, signing_key):
 
 def google_flow(api, stub, *, path: str = "callback", name: str = "google", headers: dict | None = None,
                 code: str = "google-code", **body):
-    started = start(api, name, **(headers or {}))
+    if path == "reauth":  # a re-authentication starts as one: the provider is asked for a fresh sign-in
+        r = api.get(f"/v1/oauth/{name}/login", {"redirect_uri": FRONT, "purpose": "reauth"},
+                    HTTP_ACCEPT="application/json", **(headers or {}))
+        assert r.status_code == 200, r.content
+        started = r.json()
+        if stub.auth_time is None:
+            stub.auth_time = int(time.time())  # the user signed in again at Google just now
+    else:
+        started = start(api, name, **(headers or {}))
     params = q(started["authorize_url"])
     stub.challenge, stub.nonce = params["code_challenge"], params["nonce"]
     r = api.post(f"/v1/oauth/{name}/{path}", {"code": code, "state": started["state"], **body}, format="json",
@@ -693,6 +704,49 @@ def test_reauth_with_an_identity_of_another_account_is_403(api, google, google_s
     assert failed.metadata["method"] == "oauth:google" and failed.metadata["reason"] == "identity_mismatch"
     assert failed.metadata["consecutive"] == 1  # on the account's sign-in counter, as a wrong password's reauth
     assert "google-code" not in json.dumps(failed.metadata)
+
+
+def test_reauth_asks_the_provider_for_a_fresh_sign_in_and_checks_it_happened(api, google, google_stub):
+    """prompt=login and max_age=0 (OIDC Core 3.1.2.1): the provider must ask for the user's
+    credentials again, and its auth_time must show a sign-in after the flow started; a provider
+    session that answers silently is no re-authentication."""
+    pair = _external_only_user(api, google_stub)
+    auth = bearer(pair["access_token"])
+    started, r = google_flow(api, google_stub, path="reauth", headers=auth)
+    assert r.status_code == 200, r.content
+    params = q(started["authorize_url"])
+    assert params["prompt"] == "login" and params["max_age"] == "0"
+    google_stub.auth_time = int(time.time()) - 3600  # signed in at Google an hour ago: not fresh
+    r = google_flow(api, google_stub, path="reauth", headers=auth)[1]
+    assert r.status_code == 401 and error_code(r) == "oauth_failed"
+    google_stub.auth_time = None
+    google_stub.claims.pop("auth_time", None)
+    started = api.get("/v1/oauth/google/login", {"redirect_uri": FRONT, "purpose": "reauth"},
+                      HTTP_ACCEPT="application/json", **auth).json()
+    params = q(started["authorize_url"])
+    google_stub.challenge, google_stub.nonce = params["code_challenge"], params["nonce"]
+    r = api.post("/v1/oauth/google/reauth", {"code": "google-code", "state": started["state"]}, format="json", **auth)
+    assert r.status_code == 401 and error_code(r) == "oauth_failed"  # no auth_time at all
+    # a sign-in (or bind) flow's state is no re-authentication, even the caller's own
+    own = start(api, "google", **auth)
+    params = q(own["authorize_url"])
+    assert "prompt" not in params and "max_age" not in params
+    google_stub.challenge, google_stub.nonce = params["code_challenge"], params["nonce"]
+    r = api.post("/v1/oauth/google/reauth", {"code": "google-code", "state": own["state"]}, format="json", **auth)
+    assert r.status_code == 400 and error_code(r) == "oauth_state_invalid"
+    assert AuditEvent.objects.filter(action=Action.REAUTH_FAILED).count() == 3
+
+
+@pytest.mark.parametrize("query", [{"purpose": "reauth"}, {"purpose": "bind"}, {"purpose": ""}])
+def test_a_reauth_purpose_needs_a_bearer_and_no_other_purpose_exists(api, google, query):
+    token = login(api, UserFactory().username)["access_token"]
+    anonymous = api.get("/v1/oauth/google/login", {"redirect_uri": FRONT, **query}, HTTP_ACCEPT="application/json")
+    assert anonymous.status_code == 400 and error_code(anonymous) == "validation_error"
+    if query["purpose"] != "reauth":
+        signed = api.get("/v1/oauth/google/login", {"redirect_uri": FRONT, **query}, HTTP_ACCEPT="application/json",
+                         **bearer(token))
+        assert signed.status_code == 400 and error_code(signed) == "validation_error"
+    assert not OAuthFlow.objects.exists()
 
 
 def test_reauth_needs_a_state_the_caller_started(api, google, google_stub):

@@ -97,7 +97,11 @@ def test_an_external_only_primary_re_authenticates_through_its_provider_and_merg
     primary = UserOAuth.objects.get(provider_uid="gus").user
     assert not primary.has_usable_password()
     old = UserFactory(username="gus-2019")
-    back = _provider_answer(api, idp, token, "gus")
+    r = api.get("/v1/oauth/acme/login", {"redirect_uri": fed.FRONT, "purpose": "reauth"},
+                HTTP_ACCEPT="application/json", **bearer(token))
+    assert r.status_code == 200, r.content
+    assert "prompt=login" in r.json()["authorize_url"] and "max_age=0" in r.json()["authorize_url"]
+    back = idp.sign_in(r.json()["authorize_url"], "gus")  # the provider asks for the password again
     re = api.post("/v1/oauth/acme/reauth", {"code": back["code"], "state": back["state"], "iss": back["iss"]},
                   format="json", **bearer(token))
     assert re.status_code == 200, re.content

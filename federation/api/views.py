@@ -63,14 +63,19 @@ class ProvidersView(APIView):
 class LoginView(APIView):
     permission_classes = [AllowAny]
 
-    @extend_schema(parameters=[OpenApiParameter("redirect_uri", str, required=True)],
+    @extend_schema(parameters=[OpenApiParameter("redirect_uri", str, required=True),
+                               OpenApiParameter("purpose", str, enum=["reauth"], required=False,
+                                                description="reauth: with the user's Bearer, for POST "
+                                                            "/v1/oauth/{provider}/reauth; asks the provider "
+                                                            "for a fresh sign-in where it can")],
                    responses={200: AuthorizeUrl, 302: None},
                    summary="Start a sign-in with an identity provider (302, or JSON with Accept: application/json)")
     def get(self, request, provider: str):
         redirect_uri = request.query_params.get("redirect_uri")
         if not isinstance(redirect_uri, str) or not redirect_uri or len(redirect_uri) > 512:
             raise ValidationFailed(fields={"redirect_uri": ["This field is required."]})
-        started = services.flow_start(provider_name=provider, redirect_uri=redirect_uri, user_id=_user_id(request))
+        started = services.flow_start(provider_name=provider, redirect_uri=redirect_uri, user_id=_user_id(request),
+                                      purpose=request.query_params.get("purpose"))
         if _wants_json(request):
             return no_store(Response(started), pragma=True)
         return no_store(HttpResponseRedirect(started["authorize_url"]), pragma=True)
