@@ -9,7 +9,18 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+    """NAME, or the contents of the file NAME_FILE names (Docker and Kubernetes secrets are
+    files: a secret need not sit in the environment, where `ps e` and crash dumps show it)."""
+    value = os.environ.get(name)
+    if value is not None:
+        return value
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise RuntimeError(f"{name}_FILE names {path!r}, which cannot be read ({type(exc).__name__})") from exc
+    return default
 
 
 def env_int(name: str, default: int) -> int:

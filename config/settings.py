@@ -115,6 +115,9 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# One queue of Custos's own: a broker shared with other services never hands Custos their tasks,
+# nor them Custos's. Workers listen on it (`celery -A config worker -Q $CUSTOS_CELERY_QUEUE`).
+CELERY_TASK_DEFAULT_QUEUE = env_str("CUSTOS_CELERY_QUEUE", "custos")
 
 # --- auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -158,6 +161,21 @@ CUSTOS_MAX_BODY_BYTES = env_int("CUSTOS_MAX_BODY_BYTES", 64 * 1024)
 CUSTOS_TRUSTED_PROXIES = env_list("CUSTOS_TRUSTED_PROXIES", [])
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Behind a TLS-terminating proxy: the header it sets to say the client spoke HTTPS, e.g.
+# "X-Forwarded-Proto: https". Only set this when the proxy always sets (or strips) the header.
+_proxy_ssl = env_str("CUSTOS_PROXY_SSL_HEADER", "")
+if _proxy_ssl:
+    _name, _, _value = _proxy_ssl.partition(":")
+    if not _name.strip() or not _value.strip():
+        raise RuntimeError("CUSTOS_PROXY_SSL_HEADER is 'Header-Name: value', e.g. 'X-Forwarded-Proto: https'")
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _name.strip().upper().replace("-", "_"), _value.strip())
+# The console's session and CSRF cookies only over HTTPS (on in production; off for make run's http).
+CUSTOS_SECURE_COOKIES = env_bool("CUSTOS_SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = CUSTOS_SECURE_COOKIES
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+# Strict-Transport-Security on HTTPS answers (custos.middleware); 0 sends none.
+CUSTOS_HSTS_SECONDS = env_int("CUSTOS_HSTS_SECONDS", 0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["sessions_app.authentication.AccessTokenAuthentication",

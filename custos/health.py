@@ -20,7 +20,23 @@ def _cache() -> bool:
     return cache.get("custos:readyz") == "1"
 
 
+def _broker() -> bool:
+    """A configured broker answers a connection (tasks queued after commit must reach it)."""
+    from celery import current_app
+    from django.conf import settings
+
+    with current_app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+    return True
+
+
 _checks: dict[str, Callable[[], bool]] = {"database": _database, "cache": _cache}
+
+
+def broker_configured() -> bool:
+    from django.conf import settings
+
+    return not settings.CELERY_TASK_ALWAYS_EAGER and not settings.CELERY_BROKER_URL.startswith("memory://")
 
 
 def register(name: str, check: Callable[[], bool]) -> None:
@@ -31,7 +47,8 @@ def register(name: str, check: Callable[[], bool]) -> None:
 def run() -> dict[str, str]:
     """Every check's result, "ok" or "fail", in registration order."""
     results: dict[str, str] = {}
-    for name, check in _checks.items():
+    checks = {**_checks, "broker": _broker} if broker_configured() else _checks
+    for name, check in checks.items():
         try:
             results[name] = "ok" if check() else "fail"
         except Exception:  # noqa: BLE001 - readiness reports, it does not raise

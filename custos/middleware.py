@@ -36,6 +36,8 @@ class RequestContextMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self.max_body = settings.CUSTOS_MAX_BODY_BYTES
+        seconds = settings.CUSTOS_HSTS_SECONDS
+        self.hsts = f"max-age={seconds}; includeSubDomains" if seconds > 0 else ""
 
     def __call__(self, request):
         started = time.perf_counter()
@@ -76,6 +78,8 @@ class RequestContextMiddleware:
             for header, value in SECURITY_HEADERS:
                 if header not in response:
                     response[header] = value
+            if self.hsts and request.is_secure():
+                response["Strict-Transport-Security"] = self.hsts
             if request.path.startswith(("/v1/", "/internal/")) or request.path.startswith("/healthz"):
                 log.info("request", extra={
                     "method": request.method, "path": request.path, "status": response.status_code,
