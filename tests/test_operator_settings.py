@@ -38,7 +38,8 @@ def test_a_secret_may_come_from_a_file(tmp_path):
 
 
 def test_a_missing_secret_file_stops_the_process_with_its_name(tmp_path):
-    code = "import os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); import django; django.setup()"
+    code = ("import os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'config.settings'); "
+            "import django; django.setup()")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CUSTOS_")}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
                          env={**clean, "CUSTOS_VAR_DIR": str(tmp_path),
