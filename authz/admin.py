@@ -24,7 +24,9 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.cache import patch_cache_control
+from django.utils.formats import date_format
 from django.utils.html import format_html_join
+from django.utils.timezone import localtime
 from django.views.decorators.debug import sensitive_variables
 
 from audit.services import Actor
@@ -367,7 +369,7 @@ class RoleAdmin(admin.ModelAdmin):
                 if error:
                     grant_form.add_error("subject", error)
                 else:
-                    self.message_user(request, f"{subject} now holds “{name}” in {_domain_label(domain)}.",
+                    self.message_user(request, f"Granted “{name}” to {subject} in {_domain_label(domain)}.",
                                       messages.SUCCESS)
                     return HttpResponseRedirect(here)
         elif op == "revoke":
@@ -380,14 +382,15 @@ class RoleAdmin(admin.ModelAdmin):
             except CustosError as exc:
                 self.message_user(request, " ".join(_error_text(exc)), messages.ERROR)
             else:
-                self.message_user(request, f"{subject} no longer holds “{name}” in {_domain_label(domain)}.",
+                self.message_user(request, f"Revoked “{name}” from {subject} in {_domain_label(domain)}.",
                                   messages.SUCCESS)
             return HttpResponseRedirect(here)
         elif op is not None:
             raise Http404
         return TemplateResponse(request, "admin/authz/role/change.html", self._context(
-            request, f"Role “{name}”", role=role, domain=domain, domain_label=_domain_label(domain),
-            perm_form=perm_form, grant_form=grant_form))
+            request, f"Role “{name}”", role=role, domain=domain,
+            domain_label=_domain_title(_domain_choices(request), domain), perm_form=perm_form,
+            grant_form=grant_form, members=[{"subject": m, "user_id": _user_id(m)} for m in role["members"]]))
 
     def role_delete_view(self, request: HttpRequest, domain: str, name: str) -> HttpResponse:
         """A confirmation that says how many members lose the role; built-in roles are refused, as
@@ -406,7 +409,8 @@ class RoleAdmin(admin.ModelAdmin):
                                            f"{removed} member(s) lost it.", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:authz_role_changelist") + f"?domain={domain}")
         return TemplateResponse(request, "admin/authz/role/delete.html", self._context(
-            request, f"Delete role “{name}”", role=role, domain=domain, domain_label=_domain_label(domain),
+            request, f"Delete role “{name}”", role=role, domain=domain,
+            domain_label=_domain_title(_domain_choices(request), domain),
             error=error), status=409 if error else 200)
 
 
@@ -454,15 +458,21 @@ class WhyAdmin(admin.ModelAdmin):
     def why_view(self, request: HttpRequest) -> TemplateResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        # GET: a question changes nothing, and its answer is a link staff can share
-        asked = "subject" in request.GET
-        form = WhyForm(request.GET if asked else None, initial={"domain": PLATFORM_DOMAIN},
-                       domains=_domain_choices(request))
+        # GET: a question changes nothing, and its answer is a link staff can share. A link with
+        # only a subject and a domain (a role page's "Explain…") fills the form in, asking nothing.
+        asked = "object" in request.GET or "action" in request.GET
+        initial = {"domain": request.GET.get("domain", PLATFORM_DOMAIN), "subject": request.GET.get("subject", "")}
+        form = WhyForm(request.GET if asked else None, initial=initial, domains=_domain_choices(request))
+        form.fields["object"].widget.attrs["class"] = "vTextField"
         answer, notes = None, []
         if asked and form.is_valid():
             d = form.cleaned_data
             answer = selectors.explain(d["subject"], d["domain"], d["object"], d["action"])
             notes = _subject_notes(d["subject"], d["domain"])
+            titles = dict(form.fields["domain"].choices)
+            for part in answer["domains"]:
+                part["title"] = titles.get(part["domain"], part["domain"])
+            answer["domain_title"] = titles.get(d["domain"], d["domain"])
         return TemplateResponse(request, "admin/authz/why.html", {
             **self.admin_site.each_context(request), "title": "Why: explain a decision", "opts": self.model._meta,
             "form": form, "answer": answer, "notes": notes, "platform": PLATFORM_DOMAIN,
@@ -487,6 +497,10 @@ def _subject_notes(subject: str, domain: str) -> list[str]:
 
 
 # ---- service keys -------------------------------------------------------------------------------
+def _when(value) -> str:
+    return date_format(localtime(value), "Y-m-d H:i")
+
+
 class KeyStateFilter(admin.SimpleListFilter):
     title = "state"
     parameter_name = "state"
@@ -517,8 +531,9 @@ class ServiceKeyAdmin(admin.ModelAdmin):
     answer to the POST (never stored, never in a message); revoking and a service's roles have
     their own pages and permissions. Nothing here shows a secret or its hash again."""
 
-    list_display = ("name", "key_id", "created_at", "state", "last_used_at", "roles")
+    list_display = ("name", "key_id", "state", "roles", "created", "last_used")
     list_filter = (KeyStateFilter,)
+    show_facets = admin.ShowFacets.NEVER  # a count per filter choice is a query each, for nothing here
     search_fields = ("name", "=key_id")
     ordering = ("-created_at", "-id")
     fields = ("name", "key_id", "created_at", "revoked_at", "last_used_at")
@@ -548,6 +563,17 @@ class ServiceKeyAdmin(admin.ModelAdmin):
     @admin.display(description="state")
     def state(self, key: ServiceKey) -> str:
         return "revoked" if key.revoked_at else "active"
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, key: ServiceKey) -> str:
+        return _when(key.created_at)
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, key: ServiceKey) -> str:
+        return _when(key.last_used_at) if key.last_used_at else "never"
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        return super().changelist_view(request, {"title": "Service keys", **(extra_context or {})})
 
     @admin.display(description="roles of the service")
     def roles(self, key: ServiceKey) -> str:
@@ -620,10 +646,11 @@ class ServiceKeyAdmin(admin.ModelAdmin):
                 _apply_error(grant_form, exc, {"role": "role", "tenant": "domain"})
             else:
                 if added:
-                    self.message_user(request, f"{subject} now holds “{d['role']}” in {_domain_label(d['domain'])}.",
+                    self.message_user(request, f"Granted “{d['role']}” to {subject} in {_domain_label(d['domain'])}.",
                                       messages.SUCCESS)
                 else:
-                    self.message_user(request, f"{subject} already held “{d['role']}” there.", messages.INFO)
+                    self.message_user(request, f"Nothing to do: {subject} already held “{d['role']}” there.",
+                                      messages.INFO)
                 return HttpResponseRedirect(here)
         elif op == "revoke_role":
             domain, role = request.POST.get("domain", ""), request.POST.get("role", "")
@@ -635,7 +662,7 @@ class ServiceKeyAdmin(admin.ModelAdmin):
             except CustosError as exc:
                 self.message_user(request, " ".join(_error_text(exc)), messages.ERROR)
             else:
-                self.message_user(request, f"{subject} no longer holds “{role}” in {_domain_label(domain)}.",
+                self.message_user(request, f"Revoked “{role}” from {subject} in {_domain_label(domain)}.",
                                   messages.SUCCESS)
             return HttpResponseRedirect(here)
         elif op is not None and op != "grant":
