@@ -226,7 +226,7 @@ class ServiceKeyCreateForm(forms.Form):
 
 
 class ServiceRoleForm(DomainForm):
-    role = forms.CharField(max_length=64, label="Role")
+    role = forms.CharField(max_length=64, label="Role", help_text="A role of that domain, e.g. gateway (platform).")
 
     def clean_role(self) -> str:
         try:
@@ -345,6 +345,8 @@ class RoleAdmin(admin.ModelAdmin):
         op = request.POST.get("op") if request.method == "POST" else None
         perm_form = RolePermissionsForm(request.POST if op == "permissions" else None, builtin=role["builtin"],
                                         initial={"permissions": _permissions_text(role["permissions"])})
+        # room for the whole list: a built-in tenant_admin has a couple of dozen lines
+        perm_form.fields["permissions"].widget.attrs["rows"] = min(max(8, len(role["permissions"]) + 2), 40)
         grant_form = GrantForm(request.POST if op == "grant" else None)
         here = reverse("admin:authz_role_change", args=[domain, name])
         actor = Actor.user(request.user.pk)
