@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
+from django.db.models.functions import Lower, StrIndex, Substr
 from django.utils.crypto import salted_hmac
 
 
@@ -78,6 +79,12 @@ class User(AbstractBaseUser):
     status_reason = models.CharField(max_length=64, blank=True, default="")
     status_changed_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # The console's search by domain (`@example.com`, accounts.console.search): computed by the
+    # database from `email` and stored, so that an index serves it where `email LIKE '%@x'` would
+    # read every row. No service writes it; it cannot drift from the address.
+    email_domain = models.GeneratedField(
+        expression=Lower(Substr("email", StrIndex("email", models.Value("@")) + 1)),
+        output_field=models.CharField(max_length=128, null=True, blank=True), db_persist=True)
 
     objects = UserManager()
 
@@ -91,6 +98,10 @@ class User(AbstractBaseUser):
             models.Index(fields=["status", "id"], name="idx_users_status"),
             models.Index(fields=["user_type", "id"], name="idx_users_type"),
             models.Index(fields=["status", "deleted_at"], name="idx_users_deleted"),
+            models.Index(fields=["email_domain", "id"], name="idx_users_email_domain"),
+            # a tenant administrator's domain search, which the tenant's own index would serve
+            # by reading the whole tenant
+            models.Index(fields=["tenant", "email_domain", "id"], name="idx_users_tenant_domain"),
         ]
 
     def __str__(self) -> str:

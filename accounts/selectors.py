@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 
 from custos.sql import Prepared, like_exact
 
-from .models import User
+from .models import LoginEvent, User
 
 
 def identifier_taken(*, username: str | None, email: str | None, phone: str | None) -> bool:
@@ -265,3 +268,109 @@ def user_token_state(*, user_id: int) -> tuple[int, bool] | None:
     """(token_version, whether the account is active) of a user; None when there is none."""
     row = User.objects.filter(pk=user_id).values_list("token_version", "status").first()
     return None if row is None else (row[0], row[1] == User.Status.ACTIVE)
+
+
+# ---- the staff console (accounts/admin.py, docs/console-users.md) -------------------------------
+@dataclass(frozen=True)
+class UserSearch:
+    """What a console search box term means: one indexed condition, or nothing (`q` None) with a
+    note saying why. `kind` is id, email, domain, phone or username."""
+
+    kind: str
+    value: str
+    q: Q | None
+    note: str = ""
+
+
+_ID_TERM = re.compile(r"^(?:id:\s*|#\s*)(\S*)$", re.IGNORECASE)
+_PHONEISH = re.compile(r"^\+?[\d\s\-().]+$")
+_DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9\-.]{0,251}[a-z0-9])?$")
+
+
+def console_user_search(term: str) -> UserSearch | None:
+    """The console's search syntax, each form one index range at a million rows (EXPLAIN in
+    docs/console-users.md): `id:42` or `#42` the id; `@example.com` every address at that domain
+    (the stored, indexed `email_domain`); an address with `@` that address; a phone number in any
+    form `phonenumbers` parses (CUSTOS_DEFAULT_PHONE_REGION for numbers without `+`); anything
+    else a username prefix. A bare number never means an id: ids are typed on purpose, so a
+    phone number typed without its region cannot land on an unrelated account. None for an
+    empty term."""
+    from django.core.exceptions import ValidationError
+
+    from . import identifiers
+
+    text = (term or "").strip()
+    if not text:
+        return None
+    m = _ID_TERM.match(text)
+    if m:
+        raw = m.group(1)
+        if not raw.isdigit() or len(raw) > 18:
+            return UserSearch("id", raw, None, "An id is digits: id:42 or #42.")
+        return UserSearch("id", raw, Q(pk=int(raw)))
+    if text.startswith("@"):
+        try:
+            domain = text[1:].strip().encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            domain = ""
+        if not _DOMAIN.match(domain):
+            return UserSearch("domain", text, None, "Not a domain: type @example.com.")
+        return UserSearch("domain", domain, Q(email_domain=domain))
+    if "@" in text:
+        try:
+            email = identifiers.normalize_email(text)
+        except ValidationError:
+            return UserSearch("email", text, None,
+                              "Not an email address: type the whole address, or @domain for a domain.")
+        # matched without regard to case, as sign-in does (user_by_address)
+        return UserSearch("email", email, Q(email__iexact=email))
+    if _PHONEISH.match(text) and any(c.isdigit() for c in text):
+        try:
+            phone = identifiers.normalize_phone(text)
+        except ValidationError:
+            return UserSearch("phone", text, None,
+                              "Not a phone number this console can read (a bare number is never an id: "
+                              "type id:42 or #42 for an id; +<country code> for a number from another region).")
+        return UserSearch("phone", phone, Q(phone=phone))
+    name = unicodedata.normalize("NFKC", text).casefold()
+    if len(name) > 64:
+        return UserSearch("username", name, None, "A username has at most 64 characters.")
+    # usernames are stored casefolded: a prefix is one range of the unique index
+    return UserSearch("username", name, Q(username__istartswith=name))
+
+
+def console_users(*, tenant_ids: frozenset[int] | None) -> QuerySet[User]:
+    """The console's user list before filters and search: every user, or those of the tenants a
+    tenant administrator (or a platform staff member's chosen tenant) may see. Newest first."""
+    qs = User.objects.select_related("tenant")
+    if tenant_ids is not None:
+        qs = qs.filter(tenant_id__in=sorted(tenant_ids))
+    return qs.order_by("-id")
+
+
+def console_user(*, user_id: int, tenant_ids: frozenset[int] | None) -> User | None:
+    """One user for the console, if within the staff member's tenant scope: another tenant's user
+    is as absent as a missing one (ids cannot be probed)."""
+    user = User.objects.select_related("tenant", "profile").filter(pk=user_id).first()
+    if user is None or (tenant_ids is not None and user.tenant_id not in tenant_ids):
+        return None
+    return user
+
+
+def login_history(*, user_id: int, limit: int = 20) -> list[LoginEvent]:
+    """The newest sign-in attempts on an account, with their risk score and reasons: the
+    `login_user_recent` index, read backwards."""
+    return list(LoginEvent.objects.filter(user_id=user_id).order_by("-occurred_at")[:limit])
+
+
+def user_has_mfa(*, user_id: int) -> bool:
+    from .models import TotpDevice
+
+    return TotpDevice.objects.filter(user_id=user_id, confirmed=True).exists()
+
+
+def user_audit_events(*, user_id: int, limit: int = 50) -> list:
+    """The last events about a user (audit's `audit_subject_time` index)."""
+    from audit.selectors import events
+
+    return list(events(tenant_ids=None, user_id=user_id).order_by("-occurred_at", "-id")[:limit])

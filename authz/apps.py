@@ -34,3 +34,5 @@ class AuthzConfig(AppConfig):
         from .merge import roles_merge
 
         user_merged.connect(roles_merge, weak=False, dispatch_uid="authz.roles_merge")
+
+        from . import console_panels  # noqa: F401 - its panel of the console's user page

@@ -10,8 +10,17 @@ PLATFORM_ROLES: dict[str, list[tuple[str, str]]] = {
     "gateway": [("/authz/check", "check"), ("/internal/*", "read")],
 }
 
+# The staff console's users page for a tenant's support lead (docs/console-users.md): Casbin action
+# `<op>` on /admin/accounts/user is Django's permission `accounts.<op>_user`. Held in the tenant's
+# domain it counts only on that page, which shows the tenant's own users only
+# (authz.backends.TENANT_SCOPED, console_scope). Not `merge`: merging is the platform's.
+TENANT_CONSOLE_USER_ACTIONS: tuple[str, ...] = (
+    "view", "add", "change", "freeze", "activate", "lock", "unlock", "delete", "forcelogout", "resetmfa",
+    "resetpassword", "revokesession", "unbindidentity", "grantrole", "revokerole")
+
 TENANT_ROLES: dict[str, list[tuple[str, str]]] = {
     "tenant_admin": [("/users", "*"), ("/users/*", "*"), ("/authz/*", "*"), ("/sessions", "write"),
-                     ("/audit/*", "read"), ("/tenants", "read")],
+                     ("/audit/*", "read"), ("/tenants", "read"),
+                     *(("/admin/accounts/user", act) for act in TENANT_CONSOLE_USER_ACTIONS)],
     "auditor": [("/audit/*", "read")],
 }

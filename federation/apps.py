@@ -35,3 +35,5 @@ class FederationConfig(AppConfig):
         for signal in (post_save, post_delete):
             signal.connect(lambda sender, instance, **kw: me_invalidate(instance.user_id), sender=UserOAuth,
                            weak=False, dispatch_uid=f"federation.me.{signal is post_save}")
+
+        from . import console_panels  # noqa: F401 - its panel of the console's user page

@@ -7,6 +7,7 @@ class SessionsAppConfig(AppConfig):
 
     def ready(self) -> None:
         from . import (
+            console_panels,  # noqa: F401 - its panel of the console's user page
             receivers,  # noqa: F401 - connects to accounts' signals
             schema,  # noqa: F401 - OpenAPI description of the bearer scheme
         )
