@@ -30,6 +30,19 @@ def env_int(name: str, default: int) -> int:
     return int(raw)
 
 
+def env_duration(name: str, default: int) -> int:
+    """Seconds, from `3600`, `90s`, `30m`, `12h` or `90d`."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (raw[:-1], units[raw[-1]]) if raw[-1] in units else (raw, 1)
+    try:
+        return int(number) * unit
+    except ValueError as exc:
+        raise RuntimeError(f"{name} is a duration like 3600, 30m, 12h or 90d, not {raw!r}") from exc
+
+
 def env_bool(name: str, default: bool = False) -> bool:
     raw = os.environ.get(name)
     if raw is None or raw == "":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dj_database_url
 
-from .env import BASE_DIR, env_bool, env_int, env_list, env_str, secret_key, var_dir
+from .env import BASE_DIR, env_bool, env_duration, env_int, env_list, env_str, secret_key, var_dir
 
 VAR_DIR = var_dir()
 SECRET_KEY = secret_key()
@@ -226,6 +226,7 @@ CELERY_BEAT_SCHEDULE = {
                                            "schedule": 24 * 3600.0},
     "sessions-purge-expired": {"task": "sessions_app.tasks.purge_expired", "schedule": 3600.0},
     "keys-prune": {"task": "keys.tasks.prune", "schedule": 3600.0},
+    "keys-rotate-if-due": {"task": "keys.tasks.rotate_if_due", "schedule": 3600.0},
 }
 CUSTOS_ISSUER = env_str("CUSTOS_ISSUER", "http://127.0.0.1:8000")
 CUSTOS_AUTHZ = {
@@ -239,6 +240,13 @@ CUSTOS_KEYS = {
     "PUBLISH_DELAY": env_int("CUSTOS_KEY_PUBLISH_DELAY", 600),
     "JWKS_MAX_AGE": env_int("CUSTOS_JWKS_MAX_AGE", 300),
     "KEYRING_REFRESH": env_int("CUSTOS_KEYRING_REFRESH", 10),
+    # where private keys live (keys/store.py): the filesystem under KEY_DIR, or the database,
+    # envelope-encrypted under a master key (keys.store.DatabaseKeyStore)
+    "STORE": env_str("CUSTOS_KEY_STORE", "keys.store.FilesystemKeyStore"),
+    "STORE_WRAPPER": env_str("CUSTOS_KEY_STORE_WRAPPER", "keys.store.LocalMasterKey"),
+    "STORE_MASTER_KEY": env_str("CUSTOS_KEY_STORE_MASTER_KEY", ""),
+    # beat stages the next key when the newest is this old (0: never; rotate_keys by hand)
+    "ROTATE_EVERY": env_duration("CUSTOS_KEY_ROTATE_EVERY", 90 * 86400),
 }
 CUSTOS_SESSIONS = {
     "ACCESS_TTL": env_int("CUSTOS_ACCESS_TTL", 900),

@@ -15,6 +15,10 @@ class KeysSettings:
     jwks_max_age: int
     keyring_refresh: int
     rsa_bits: int = 3072
+    key_store: str = "keys.store.FilesystemKeyStore"
+    key_store_wrapper: str = "keys.store.LocalMasterKey"
+    key_store_master_key: str = ""
+    rotate_every: int = 90 * 24 * 3600  # seconds; 0: no scheduled rotation
 
 
 @cached_conf
@@ -24,6 +28,10 @@ def conf() -> KeysSettings:
         key_dir=raw["KEY_DIR"], algorithm=raw["ALGORITHM"], publish_delay=raw["PUBLISH_DELAY"],
         jwks_max_age=raw["JWKS_MAX_AGE"], keyring_refresh=raw["KEYRING_REFRESH"],
         rsa_bits=raw.get("RSA_BITS", 3072),
+        key_store=raw.get("STORE", KeysSettings.key_store),
+        key_store_wrapper=raw.get("STORE_WRAPPER", KeysSettings.key_store_wrapper),
+        key_store_master_key=raw.get("STORE_MASTER_KEY", ""),
+        rotate_every=raw.get("ROTATE_EVERY", KeysSettings.rotate_every),
     )
 
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from .conf import ALLOWED_ALGORITHMS, conf
 from .models import JwkKey
-from .store import FilesystemKeyStore
+from .store import KeyStore, key_store
 
 
 @dataclass
@@ -59,8 +59,8 @@ class KeyRing:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _jwks_cache: tuple[str, bytes, str] | None = None
 
-    def _store(self) -> FilesystemKeyStore:
-        return FilesystemKeyStore(conf().key_dir)
+    def _store(self) -> KeyStore:
+        return key_store()
 
     def reload(self) -> None:
         rows = list(JwkKey.objects.filter(active=True).order_by("activates_at", "kid"))

@@ -28,3 +28,19 @@ class JwkKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kid} ({self.alg})"
+
+
+class SealedPrivateKey(models.Model):
+    """A private signing key in the database (keys.store.DatabaseKeyStore), envelope-encrypted:
+    the PEM sealed with a data key of its own, and that data key wrapped by the master key (from
+    the environment, or a cloud KMS). Nodes then share keys without a shared volume; the
+    database alone, without the master key, yields no private key."""
+
+    kid = models.CharField(max_length=64, primary_key=True)
+    wrapped_data_key = models.TextField()
+    ciphertext = models.TextField()
+    wrapper = models.CharField(max_length=64)  # which master key wrapped it: unwrapping checks
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "jwk_private_keys"

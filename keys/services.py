@@ -19,7 +19,7 @@ from custos.exceptions import ValidationFailed
 from .conf import ALLOWED_ALGORITHMS, conf
 from .keyring import keyring, reset_keyring
 from .models import JwkKey
-from .store import FilesystemKeyStore
+from .store import key_store
 
 
 def _generate(alg: str) -> Any:
@@ -54,7 +54,7 @@ def key_create(*, alg: str, activates_at: datetime, actor: Actor) -> JwkKey:
     private_key = _generate(alg)
     jwk = _public_jwk(private_key, alg)
     kid = _thumbprint(jwk)
-    FilesystemKeyStore(conf().key_dir).put(kid, private_key)
+    key_store().put(kid, private_key)
     row = JwkKey.objects.create(kid=kid, alg=alg, public_jwk=jwk, activates_at=activates_at, active=True)
     event_record(action=Action.KEY_CREATED, actor=actor, metadata={"kid": kid, "alg": alg,
                                                                      "activates_at": activates_at.isoformat()})
@@ -98,13 +98,33 @@ def key_ensure(*, actor: Actor) -> JwkKey | None:
 
 
 @transaction.atomic
+def keys_rotate_if_due(*, actor: Actor) -> JwkKey | None:
+    """The scheduled rotation (CUSTOS_KEY_ROTATE_EVERY): stage the next key when the newest one
+    is that old, as `rotate_keys` does (publish delay, then retirement). The key rows are read
+    with FOR UPDATE, so a second beat running this at the same moment (two beats by mistake)
+    waits, then sees the key the first one staged and does nothing: one rotation, not two."""
+    every = conf().rotate_every
+    if every <= 0:
+        return None
+    # First wait for any rotation under way (it holds these rows)...
+    list(JwkKey.objects.select_for_update().filter(active=True).values_list("kid", flat=True))
+    # ...then look again: a new locking read sees what that rotation committed, its new key too
+    # (the first read's rows were fixed before the wait).
+    newest = (JwkKey.objects.select_for_update().filter(active=True).order_by("-created_at")
+              .values_list("created_at", flat=True).first())
+    if newest is not None and timezone.now() - newest < timedelta(seconds=every):
+        return None
+    return keys_rotate(actor=actor)
+
+
+@transaction.atomic
 def keys_prune(*, actor: Actor) -> list[str]:
     """Unpublish keys whose tokens have all expired and drop their private halves."""
     now = timezone.now()
     expired = list(JwkKey.objects.filter(active=True, verify_until__lte=now).values_list("kid", flat=True))
     if expired:
         JwkKey.objects.filter(kid__in=expired).update(active=False)
-        store = FilesystemKeyStore(conf().key_dir)
+        store = key_store()
 
         def after_commit() -> None:  # a rolled-back prune must not have lost the private keys
             for kid in expired:
