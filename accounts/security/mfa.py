@@ -48,7 +48,6 @@ def mfa_methods(user_id: int) -> list[str]:
 
 
 # ---- TOTP device life -----------------------------------------------------------------------
-@transaction.atomic
 def totp_secret_new(*, label: str) -> dict[str, str]:
     """A fresh TOTP secret and what an authenticator app needs to scan it. `key_hex` is the
     secret as stored (sealed) on the device; the rest is for the person enrolling."""
@@ -61,6 +60,7 @@ def totp_secret_new(*, label: str) -> dict[str, str]:
             "qr_svg": segno.make(uri, error="m").svg_inline(scale=4)}
 
 
+@transaction.atomic
 def totp_setup(*, user: User) -> dict[str, str]:
     """A new, unconfirmed device (replacing an unconfirmed one). Refused while one is active:
     disable it first (which needs a re-auth)."""
