@@ -159,6 +159,8 @@ AUTH_PASSWORD_VALIDATORS = [
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
 CUSTOS_MAX_BODY_BYTES = env_int("CUSTOS_MAX_BODY_BYTES", 64 * 1024)
 CUSTOS_TRUSTED_PROXIES = env_list("CUSTOS_TRUSTED_PROXIES", [])
+# Networks (CIDRs) whose clients may read /metrics; loopback only by default.
+CUSTOS_METRICS_ALLOW = env_list("CUSTOS_METRICS_ALLOW", ["127.0.0.0/8", "::1/128"])
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Behind a TLS-terminating proxy: the header it sets to say the client spoke HTTPS, e.g.

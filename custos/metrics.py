@@ -18,6 +18,32 @@ OTP_SENT = Counter("custos_otp_sent", "One-time codes sent", ["channel", "purpos
 MFA_RESULTS = Counter("custos_mfa_results", "Second-factor checks", ["method", "result"])
 AUTHZ_CHECKS = Counter("custos_authz_checks", "Authorization decisions", ["decision"])
 
+# Every label set a counter is known to take, created at 0 when the process starts: an alert
+# on a missing or absent series then means something (a fresh server shows
+# custos_logins_total{method="password",result="success"} 0, not nothing). Labels that name
+# what an operator configures (an external provider, `oauth:<name>`) appear at first use.
+_RESULTS = ("success", "failure", "denied", "throttled", "challenged")
+KNOWN_LABELS: list[tuple[Counter, list[tuple[str, ...]]]] = [
+    (LOGINS, [(m, r) for m in ("password", "email_otp", "sms_otp") for r in _RESULTS]),
+    (REFRESHES, [(r,) for r in ("success", "grace", "invalid", "expired", "reused")]),
+    (FORCED_LOGOUTS, [("user",), ("session",)]),
+    (LOCKOUTS, [("delay",), ("hard",)]),
+    (OTP_SENT, [(c, p) for c, purposes in (("email", ("login", "step_up", "email_confirm", "email_change")),
+                                          ("sms", ("login", "step_up", "sms_confirm", "phone_change")))
+                for p in purposes]),
+    (MFA_RESULTS, [(m, r) for m in ("totp", "backup_code", "email_otp", "sms_otp") for r in ("success", "failure")]),
+    (AUTHZ_CHECKS, [("allowed",), ("denied",)]),
+]
+
+
+def zero_known(counters: list[tuple[Counter, list[tuple[str, ...]]]]) -> None:
+    for counter, label_sets in counters:
+        for labels in label_sets:
+            counter.labels(*labels)
+
+
+zero_known(KNOWN_LABELS)
+
 # name -> function yielding prometheus_client metric families at scrape time
 STATE_COLLECTORS: dict[str, Callable[[], Iterable]] = {}
 

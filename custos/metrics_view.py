@@ -11,10 +11,27 @@ from .metrics import StateCollector
 _state = StateCollector()
 
 
+def _allowed(ip: str | None) -> bool:
+    import ipaddress
+
+    from django.conf import settings
+
+    if not ip:
+        return False
+    addr = ipaddress.ip_address(ip)
+    return any(addr in ipaddress.ip_network(n, strict=False) for n in settings.CUSTOS_METRICS_ALLOW)
+
+
 @require_GET
 def metrics(request):
     """Every worker's counters (gunicorn multiprocess mode when PROMETHEUS_MULTIPROC_DIR is
-    set) plus the state gauges, read once per scrape."""
+    set) plus the state gauges, read once per scrape. Only for CUSTOS_METRICS_ALLOW: the
+    counters tell an outsider how many sign-ins fail and which keys are old."""
+    from . import context
+    from .exceptions import json_error
+
+    if not _allowed(context.current().ip):
+        return json_error(403, "permission_denied", "Metrics are open to the monitoring networks only.")
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

@@ -13,12 +13,14 @@ import uuid
 
 from prometheus_client import Counter
 
+from custos import metrics
 from custos.middleware import SECURITY_HEADERS
 from keys.conf import conf
 from keys.selectors import keyring
 
 JWKS_PATHS = frozenset({"/internal/jwks.json", "/.well-known/jwks.json"})
 JWKS_REQUESTS = Counter("custos_jwks_requests", "JWKS documents served (or 304s)", ["status"])
+metrics.zero_known([(JWKS_REQUESTS, [("200",), ("304",)])])
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
