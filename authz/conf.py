@@ -17,6 +17,8 @@ class AuthzSettings:
     poll_interval: float
     batch_limit: int
     denial_window: int  # seconds: denials are counted per principal and permission in windows this long
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_password: str = ""
 
 
 @cached_conf
@@ -28,4 +30,6 @@ def conf() -> AuthzSettings:
         poll_interval=raw.get("POLL_INTERVAL", 0.5),
         batch_limit=raw.get("BATCH_LIMIT", 1000),
         denial_window=max(1, int(raw.get("DENIAL_WINDOW", 60))),
+        redis_sentinels=tuple(getattr(settings, "REDIS_SENTINELS", ())),
+        redis_sentinel_password=getattr(settings, "REDIS_SENTINEL_PASSWORD", ""),
     )

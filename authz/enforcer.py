@@ -188,6 +188,17 @@ def start_watcher(callback):
     options.password = url.password
     options.ssl = url.scheme == "rediss"
     options.channel = conf().watcher_channel
+    if conf().redis_sentinels:
+        # Behind Sentinel the URL's host names the master: ask the sentinels where it is now.
+        # redis-watcher connects by host and port only; after a failover its reconnects may
+        # reach the old master until this process restarts, and the policy-change table (read
+        # every BACKSTOP_POLL seconds) carries every change meanwhile.
+        from redis.sentinel import Sentinel
+
+        sentinel = Sentinel(list(conf().redis_sentinels), socket_timeout=2,
+                            sentinel_kwargs={"password": conf().redis_sentinel_password or None})
+        host, port = sentinel.discover_master(url.hostname)
+        options.host, options.port = host, str(port)
     options.optional_update_callback = callback
     watcher = new_watcher(options)
     watcher.set_update_callback(callback)

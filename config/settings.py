@@ -96,6 +96,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache ----------------------------------------------------------------------------------
 REDIS_URL = env_str("CUSTOS_REDIS_URL", "")
+# Redis Sentinel (docs/scaling.md): the URL's host is the master's service name
+# (redis://custos-master/0) and these sentinels say where that master is now.
+REDIS_SENTINELS = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in env_list("CUSTOS_REDIS_SENTINELS", [])]
+REDIS_SENTINEL_PASSWORD = env_str("CUSTOS_REDIS_SENTINEL_PASSWORD", "")
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -105,6 +109,11 @@ if REDIS_URL:
             "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
         }
     }
+    if REDIS_SENTINELS:
+        CACHES["default"]["OPTIONS"] = {
+            "CLIENT_CLASS": "django_redis.client.SentinelClient", "SENTINELS": REDIS_SENTINELS,
+            "SENTINEL_KWARGS": {"password": REDIS_SENTINEL_PASSWORD} if REDIS_SENTINEL_PASSWORD else {}}
+        DJANGO_REDIS_CONNECTION_FACTORY = "django_redis.pool.SentinelConnectionFactory"
 else:
     CACHES = {"default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache", "LOCATION": "custos"}}
 
