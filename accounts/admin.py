@@ -44,6 +44,7 @@ STAFF = User.UserType.STAFF
 class ProfileInline(admin.StackedInline):
     model = UserProfile
     can_delete = False
+    verbose_name = verbose_name_plural = "profile"
     fields = ("nickname", "avatar", "gender", "birthday", "extra")
 
 
@@ -71,6 +72,12 @@ def _run(op: str, request: HttpRequest, user_id: int) -> None:
         raise KeyError(op)
 
 
+def _account_action_name(spec: AccountAction) -> str:
+    # the names the console has always used (tests/test_admin_browser.py selects them)
+    return {"forcelogout": "force_logout", "resetmfa": "mfa_reset",
+            "resetpassword": "password_reset"}.get(spec.op, f"action_{spec.op}")
+
+
 def _account_action(spec: AccountAction):
     """A changelist action for `spec`: a confirmation page first when it is destructive (the
     first POST shows it; only its own POST, carrying `post=yes`, acts)."""
@@ -85,9 +92,16 @@ def _account_action(spec: AccountAction):
         modeladmin.run_on(request, spec, users)
         return None
 
-    run.__name__ = {"forcelogout": "force_logout", "resetmfa": "mfa_reset",
-                    "resetpassword": "password_reset"}.get(spec.op, f"action_{spec.op}")
-    return admin.action(description=spec.label + ("…" if spec.confirm else ""), permissions=[spec.op])(run)
+    run.__name__ = _account_action_name(spec)
+    return admin.action(description=spec.label + ("…" if spec.confirm else ""),
+                        permissions=[_django_perm(spec.op)])(run)
+
+
+def _django_perm(op: str) -> str:
+    """The name Django's action machinery asks `has_<name>_permission` for. Not "delete": that is
+    Django's own hard-delete permission, which must stay refused (the Delete action scrubs, it
+    does not remove the row)."""
+    return "scrub" if op == "delete" else op
 
 
 ACTION_MAX = 100  # a page: selecting "all N users" at a million rows is not a console action
@@ -263,7 +277,7 @@ class UserAdmin(admin.ModelAdmin):
         if narrowed != self.scope(request):
             # a platform staff member's chosen tenant narrows the list, its search and its actions
             request._console_scope = narrowed
-        context = {**(extra_context or {}), **self._list_context(request)}
+        context = {"title": "Users", **(extra_context or {}), **self._list_context(request)}
         response = super().changelist_view(request, context)
         return response
 
@@ -511,11 +525,6 @@ class UserAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/accounts/user/merge.html", context)
 
 
-def _account_action_name(spec: AccountAction) -> str:
-    return {"forcelogout": "force_logout", "resetmfa": "mfa_reset",
-            "resetpassword": "password_reset"}.get(spec.op, f"action_{spec.op}")
-
-
 # accounts' own panels of the user's page; the rooms above add theirs from their AppConfig.ready()
 console_panels.register_panel("logins", 40, render_login_history, "accounts.view_user", title="Sign-in history")
 console_panels.register_panel("audit", 50, render_audit, "accounts.view_user", title="Audit trail (last 50)")
@@ -531,7 +540,7 @@ def _op_permission(op: str):
 
 # has_freeze_permission, has_lock_permission, ...: what Django's action machinery asks
 for _op in ACTIONS:
-    setattr(UserAdmin, f"has_{_op}_permission", _op_permission(_op))
+    setattr(UserAdmin, f"has_{_django_perm(_op)}_permission", _op_permission(_op))
 
 
 @admin.register(Tenant)

@@ -269,6 +269,20 @@ def test_each_action_from_the_users_page(op, mailoutbox, django_capture_on_commi
     assert event.actor_id == str(staff.pk)
 
 
+def test_the_delete_permission_never_removes_the_row():
+    """`accounts.delete_user` is the scrubbing Delete action; Django's own delete page (which would
+    remove the row and everything hanging on it) stays refused, and its button is not shown."""
+    staff = _staff_with("view", "change", "delete")
+    target = UserFactory()
+    client = _console(staff)
+    page = client.get(f"{LIST}{target.pk}/change/")
+    assert b'class="deletelink"' not in page.content and b'id="btn-delete"' in page.content
+    assert client.get(f"{LIST}{target.pk}/delete/").status_code == 403
+    assert client.post(f"{LIST}{target.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert User.objects.filter(pk=target.pk, status="active").exists()
+    assert b'value="delete_selected"' not in client.get(LIST).content
+
+
 def test_confirmation_page_says_what_happens_and_a_wrong_state_is_a_message(django_capture_on_commit_callbacks):
     client = _console(UserFactory(user_type="staff", is_superuser=True))
     target = UserFactory(username="deleteme")
