@@ -61,6 +61,11 @@ class AuditEventAdmin(admin.ModelAdmin):
     def subject(self, obj: AuditEvent) -> str:
         return _user_link(obj.subject_user_id)
 
+    def get_queryset(self, request):
+        from custos.replica import read_alias
+
+        return super().get_queryset(request).using(read_alias())  # a list may lag: the replica serves it
+
     def has_add_permission(self, request):
         return False
 

@@ -121,10 +121,18 @@ def _exportable(after_id: int, batch: int) -> list[AuditEvent]:
     """The next events in id order, stopping before a young gap: an id missing from the
     sequence may belong to a transaction that has not committed yet, and skipping it for
     good would lose it. Gaps older than the settle time are real (rolled back) and skipped."""
+    from django.conf import settings
+
+    from custos.replica import alias_within
+
     from .conf import conf
 
-    rows = list(AuditEvent.objects.filter(id__gt=after_id).order_by("id")[:batch])
-    settle = timezone.now() - timedelta(seconds=conf().settle_seconds)
+    # A replica may serve this when it is close behind; a gap must then stay open for the lag
+    # allowed too: an id the primary committed late may reach the replica later still.
+    max_lag = settings.CUSTOS_REPLICA_MAX_LAG
+    alias = alias_within(max_lag)
+    rows = list(AuditEvent.objects.using(alias).filter(id__gt=after_id).order_by("id")[:batch])
+    settle = timezone.now() - timedelta(seconds=conf().settle_seconds + (max_lag if alias != "default" else 0))
     out: list[AuditEvent] = []
     prev = after_id
     for e in rows:

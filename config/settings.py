@@ -92,6 +92,17 @@ elif "mysql" in _engine:
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 # A ping before each request's first query costs a round trip: off by default, like Django.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("CUSTOS_DB_HEALTH_CHECKS", False)
+# A read replica for the reads that may lag (custos/replica.py, docs/scaling.md): the console's
+# lists and the audit export. Same engine and options as the primary; tests mirror the primary.
+_replica_url = env_str("CUSTOS_DATABASE_REPLICA_URL", "")
+if _replica_url:
+    DATABASES["replica"] = {**dj_database_url.parse(_replica_url, conn_max_age=env_int("CUSTOS_DB_CONN_MAX_AGE", 600)),
+                            "ENGINE": DATABASES["default"]["ENGINE"],
+                            "OPTIONS": dict(DATABASES["default"].get("OPTIONS", {})),
+                            "CONN_HEALTH_CHECKS": DATABASES["default"]["CONN_HEALTH_CHECKS"],
+                            "TEST": {"MIRROR": "default"}}
+# How far behind the replica may be for the audit export to read it (seconds).
+CUSTOS_REPLICA_MAX_LAG = env_int("CUSTOS_REPLICA_MAX_LAG", 30)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- cache ----------------------------------------------------------------------------------
@@ -239,6 +250,16 @@ CELERY_BEAT_SCHEDULE = {
     "keys-prune": {"task": "keys.tasks.prune", "schedule": 3600.0},
     "keys-rotate-if-due": {"task": "keys.tasks.rotate_if_due", "schedule": 3600.0},
 }
+# Beat's intervals, per job: `audit-export=5s,keys-prune=10m` (make cluster's test runs them all
+# within seconds). A name not in the schedule stops the process rather than being ignored.
+for _job, _, _every in (part.partition("=") for part in env_list("CUSTOS_BEAT_EVERY", [])):
+    _job, _every = _job.strip(), _every.strip().lower()
+    _unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}.get(_every[-1:], 0)
+    _number = _every[:-1] if _unit else _every
+    if _job not in CELERY_BEAT_SCHEDULE or not _number.replace(".", "", 1).isdigit() or float(_number) <= 0:
+        raise RuntimeError(f"CUSTOS_BEAT_EVERY is job=duration,... (jobs: {', '.join(CELERY_BEAT_SCHEDULE)}; "
+                           f"durations like 5s, 10m, 1h), not {_job}={_every}")
+    CELERY_BEAT_SCHEDULE[_job]["schedule"] = float(_number) * (_unit or 1)
 CUSTOS_ISSUER = env_str("CUSTOS_ISSUER", "http://127.0.0.1:8000")
 CUSTOS_AUTHZ = {
     # 403 denials are audited once per principal, permission and window, then at counts 10, 100...
@@ -362,7 +383,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "custos.logging.JsonFormatter"}},
     "filters": {"context": {"()": "custos.logging.RequestContextFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"]}},
+    # the real stderr, not sys.stderr: prints are routed into logging (custos.logging.capture_std_streams)
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["context"],
+                             "stream": "ext://sys.__stderr__"}},
     "root": {"handlers": ["console"], "level": env_str("CUSTOS_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}, "django.server": {"level": "WARNING"},
                 # Casbin logs the whole policy at INFO: at a million rules that is no log line.
