@@ -26,13 +26,16 @@ with transaction.atomic():
     for _ in range(3):
         event_record(action="logout", actor=Actor.system("t"))
 from audit.models import AuditEvent
-out = {"alias": replica.read_alias(), "lag": replica.replica_lag(), "events": AuditEvent.objects.count()}
-with CaptureQueriesContext(connections["replica"]) as on_replica, CaptureQueriesContext(connections["default"]) as on_primary:
+out = {"alias": replica.read_alias(), "lag": replica.replica_lag(),
+       "events": AuditEvent.objects.count()}
+on_replica, on_primary = CaptureQueriesContext(connections["replica"]), CaptureQueriesContext(connections["default"])
+with on_replica, on_primary:
     out["exported"] = len(_exportable(0, 10))
 out["export_on_replica"] = sum("audit_events" in q["sql"] for q in on_replica.captured_queries)
 out["export_on_primary"] = sum("audit_events" in q["sql"] for q in on_primary.captured_queries)
 replica.replica_lag = lambda: None  # replication broken: the export falls back to the primary
-with CaptureQueriesContext(connections["replica"]) as on_replica, CaptureQueriesContext(connections["default"]) as on_primary:
+on_replica, on_primary = CaptureQueriesContext(connections["replica"]), CaptureQueriesContext(connections["default"])
+with on_replica, on_primary:
     _exportable(0, 10)
 out["broken_on_replica"] = sum("audit_events" in q["sql"] for q in on_replica.captured_queries)
 out["broken_on_primary"] = sum("audit_events" in q["sql"] for q in on_primary.captured_queries)
