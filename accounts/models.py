@@ -273,7 +273,8 @@ class LoginEvent(models.Model):
     device_hash = models.CharField(max_length=64, blank=True, default="")
     device_id = models.CharField(max_length=128, blank=True, default="")
     user_agent = models.CharField(max_length=255, blank=True, default="")
-    method = models.CharField(max_length=16)
+    # oauth:<provider name> (up to 64) as well as password, email_otp, sms_otp, mfa
+    method = models.CharField(max_length=80)
     result = models.CharField(max_length=16)  # success | failure | challenged | denied
     risk_score = models.IntegerField(default=0)
     reasons = models.JSONField(default=list)

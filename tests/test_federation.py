@@ -741,3 +741,16 @@ def test_a_malformed_token_answer_is_401_not_500(api, stub, stub_provider, monke
     monkeypatch.setattr(StubIdP, "id_token", lambda self: {"not": "a string"})
     r = _stub_callback(api, stub, "good")
     assert r.status_code == 401 and error_code(r) == "oauth_failed"
+
+
+def test_a_long_provider_name_is_recorded_whole_in_the_login_history(api, idp, front, signing_key):
+    """login_history.method holds oauth:<name> for the longest name the command accepts (64)."""
+    from accounts.models import LoginEvent
+
+    name = "a" + "-long-provider-name" * 3 + "x" * 6
+    assert len(name) == 64
+    providers.provider_add(name=name, kind="oidc", client_id=idp.client_id, client_secret=SECRET,
+                           issuer=idp.issuer, actor=Actor.system("test"))
+    r = full_flow(api, idp, "longname-user", name=name)
+    assert r.status_code == 200, r.content
+    assert LoginEvent.objects.get().method == f"oauth:{name}"
