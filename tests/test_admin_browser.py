@@ -51,6 +51,9 @@ def test_staff_freezes_a_user_from_the_admin(live_server, page, signing_key, tmp
     page.select_option("select[name=action]", "action_freeze")
     page.click("button[name=index]")
     page.wait_for_load_state()
+    assert "mallory" in page.locator("#content").inner_text()  # the confirmation names who is frozen
+    page.click("#confirm-yes")
+    page.wait_for_load_state()
     assert "Freeze: 1 account(s)." in page.locator("ul.messagelist").inner_text()
     page.screenshot(path=str(tmp_path / "admin-freeze.png"))
     victim.refresh_from_db()
@@ -221,6 +224,8 @@ def test_force_logout_action_records_its_event_and_ends_console_sessions(live_se
     page.locator("#result_list tbody tr").first.locator("input.action-select").check()
     page.select_option("select[name=action]", "force_logout")
     page.click("button[name=index]")
+    page.wait_for_load_state()
+    page.click("#confirm-yes")
     page.wait_for_load_state()
     assert "Signed out 1 account(s) everywhere." in page.locator("ul.messagelist").inner_text()
     ev = AuditEvent.objects.get(action="user.forced_logout", subject_user_id=alice.pk)
