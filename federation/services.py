@@ -380,6 +380,24 @@ def identity_unbind(*, provider_name: str, user_id: int) -> int:
 
 
 @transaction.atomic
+def identity_unbind_by_staff(*, user_id: int, identity_id: int, actor: Actor) -> str:
+    """Staff unbind one external identity of an account (a hijacked or mistaken link), audited with
+    the staff member as actor. As for the user, never the account's last way to sign in. Returns
+    the provider's name."""
+    user = User.objects.select_for_update().filter(pk=user_id).first()
+    link = UserOAuth.objects.filter(pk=identity_id, user_id=user_id).first() if user is not None else None
+    if link is None:
+        raise IdentityNotBound("No such identity of this user.")
+    others = UserOAuth.objects.filter(user_id=user_id).exclude(pk=link.pk).exists()
+    if not others and not _other_ways_in(user, besides_provider=link.provider):
+        raise LastLoginMethod()
+    link.delete()
+    event_record(action=Action.IDENTITY_UNBOUND, actor=actor, subject_user_id=user_id, tenant_id=user.tenant_id,
+                 metadata={"provider": link.provider, "identities": 1, "by": "staff"})
+    return link.provider
+
+
+@transaction.atomic
 def identities_forget(*, user_id: int) -> int:
     """A deleted account keeps no link to its external identities, nor their tokens."""
     deleted, _ = UserOAuth.objects.filter(user_id=user_id).delete()
