@@ -170,6 +170,9 @@ class UserProfile(models.Model):
     class Meta:
         db_table = "user_profiles"
 
+    def __str__(self) -> str:  # the console's profile box: "User profile: user 42"
+        return f"user {self.user_id}"
+
 
 class OtpChallenge(models.Model):
     """A one-time code sent to an email address or phone: stored hashed, single use, with
