@@ -215,7 +215,12 @@ def render_audit(request, user: User) -> str:
         full = f"{reverse('admin:audit_auditevent_changelist')}?subject_user_id={user.pk}"
     except NoReverseMatch:
         full = ""
+    import json
+
+    events = selectors.user_audit_events(user_id=user.pk, limit=50)
+    for e in events:  # the details as the trail stores them (JSON), not Python's repr
+        e.details = json.dumps(e.metadata, sort_keys=True, default=str) if e.metadata else ""
     return render_to_string("admin/accounts/user/panel_audit.html",
-                            {"events": selectors.user_audit_events(user_id=user.pk, limit=50),
+                            {"events": events,
                              "full_url": full if request.user.has_perm("audit.view_auditevent") else ""},
                             request=request)

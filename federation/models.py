@@ -61,6 +61,7 @@ class OAuthProvider(models.Model):
 
     class Meta:
         db_table = "oauth_providers"
+        verbose_name = "identity provider"
 
     def __str__(self) -> str:
         return self.name
