@@ -213,7 +213,12 @@ class UserAdmin(admin.ModelAdmin):
         return scope
 
     def get_queryset(self, request):
-        return selectors.console_users(tenant_ids=self.scope(request)).select_related("profile")
+        # The list may lag a second (a replica serves it when one is configured, docs/scaling.md);
+        # a user's page reads the primary (get_object) and every action's service re-reads there.
+        from custos.replica import read_alias
+
+        return (selectors.console_users(tenant_ids=self.scope(request)).select_related("profile")
+                .using(read_alias()))
 
     def get_object(self, request, object_id, from_field=None):
         # Another tenant's user is "not found", like a missing one: ids of other tenants cannot be
