@@ -50,6 +50,8 @@ class AccountsSettings:
     profile_extra_max_depth: int = 5
     # the first-time setup link (manage.py setup_link) works this long
     setup_link_ttl: int = 24 * 3600
+    # sign-in history (login_history) is kept this long, then removed by accounts.tasks.purge_spent
+    login_history_retention_days: int = 180
 
 
 @cached_conf

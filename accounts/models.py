@@ -191,7 +191,8 @@ class OtpChallenge(models.Model):
 
     class Meta:
         db_table = "otp_challenges"
-        indexes = [models.Index(fields=["purpose", "channel", "destination", "created_at"], name="otp_dest_time")]
+        indexes = [models.Index(fields=["purpose", "channel", "destination", "created_at"], name="otp_dest_time"),
+                   models.Index(fields=["expires_at"], name="otp_expiry")]  # retention
 
 
 class PasswordResetToken(models.Model):
@@ -209,6 +210,7 @@ class PasswordResetToken(models.Model):
 
     class Meta:
         db_table = "password_reset_tokens"
+        indexes = [models.Index(fields=["expires_at"], name="reset_expiry")]  # retention
 
 
 # ---- second factors and login history -------------------------------------------------------
@@ -261,6 +263,7 @@ class MfaChallenge(models.Model):
 
     class Meta:
         db_table = "mfa_challenges"
+        indexes = [models.Index(fields=["expires_at"], name="mfa_challenge_expiry")]  # retention
 
 
 class LoginEvent(models.Model):
@@ -287,7 +290,9 @@ class LoginEvent(models.Model):
         # One index serves the history listing (newest first) and covers every column the
         # risk assessment reads, so its read of the last sign-ins never touches the rows.
         indexes = [models.Index(fields=["user", "occurred_at", "result", "country", "device_hash"],
-                                name="login_user_recent")]
+                                name="login_user_recent"),
+                   # retention (accounts.tasks.purge_spent) deletes by age, batch by batch
+                   models.Index(fields=["occurred_at"], name="login_history_age")]
 
 
 class ConsoleSetup(models.Model):

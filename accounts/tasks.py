@@ -147,3 +147,45 @@ def purge_deleted_identifiers() -> int:
     from .services.lifecycle import deleted_identifiers_free
 
     return deleted_identifiers_free()
+
+
+# ---- retention (beat, hourly; README: CUSTOS_LOGIN_HISTORY_RETENTION_DAYS) ----------------------
+# Spent or expired proofs are kept a day past their expiry (for a support question about
+# "the code didn't work"), then removed; a used backup code a month.
+SPENT_GRACE_DAYS = 1
+USED_BACKUP_CODE_DAYS = 30
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def purge_spent(batch: int = 1000) -> dict[str, int]:
+    """Remove one-time codes, MFA challenges and reset links past their expiry, used backup
+    codes, and sign-in history older than its retention; each table in batches, the run
+    recorded in audit_job_runs (the job-run metric)."""
+    from datetime import timedelta
+
+    from audit.services import job_finished, job_started
+    from custos.retention import delete_in_batches
+
+    from .models import BackupCode, LoginEvent, MfaChallenge, OtpChallenge, PasswordResetToken
+
+    now = timezone.now()
+    spent = now - timedelta(days=SPENT_GRACE_DAYS)
+    plan = {
+        "otp_challenges": OtpChallenge.objects.filter(expires_at__lt=spent),
+        "mfa_challenges": MfaChallenge.objects.filter(expires_at__lt=spent),
+        "password_reset_tokens": PasswordResetToken.objects.filter(expires_at__lt=spent),
+        "backup_codes": BackupCode.objects.filter(used_at__lt=now - timedelta(days=USED_BACKUP_CODE_DAYS)),
+        "login_history": LoginEvent.objects.filter(
+            occurred_at__lt=now - timedelta(days=conf().login_history_retention_days)),
+    }
+    job_started("accounts:purge_spent")
+    removed: dict[str, int] = {}
+    try:
+        for table, queryset in plan.items():
+            removed[table] = delete_in_batches(queryset, batch=batch)
+    except Exception as exc:
+        job_finished("accounts:purge_spent", count=sum(removed.values()), error=type(exc).__name__)
+        raise
+    job_finished("accounts:purge_spent", count=sum(removed.values()))
+    log.info("retention", extra={"job": "accounts:purge_spent", "removed": removed})
+    return removed

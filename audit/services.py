@@ -102,6 +102,16 @@ def event_record(*, action: str, actor: Actor, result: str = Result.SUCCESS, sub
 
 
 # ---- export (transactional outbox) and retention ---------------------------------------------
+def job_started(name: str) -> None:
+    """A scheduled job began (audit_job_runs; the job-run metric reads it)."""
+    _job_start(name)
+
+
+def job_finished(name: str, *, count: int, error: str = "") -> None:
+    """A scheduled job ended: how many rows it handled, or the error's name."""
+    _job_done(name, count=count, error=error)
+
+
 def _job_start(name: str) -> None:
     from .models import JobRun
 

@@ -247,6 +247,7 @@ CELERY_BEAT_SCHEDULE = {
     "accounts-purge-deleted-identifiers": {"task": "accounts.tasks.purge_deleted_identifiers",
                                            "schedule": 24 * 3600.0},
     "sessions-purge-expired": {"task": "sessions_app.tasks.purge_expired", "schedule": 3600.0},
+    "accounts-purge-spent": {"task": "accounts.tasks.purge_spent", "schedule": 3600.0},
     "keys-prune": {"task": "keys.tasks.prune", "schedule": 3600.0},
     "keys-rotate-if-due": {"task": "keys.tasks.rotate_if_due", "schedule": 3600.0},
 }
@@ -290,6 +291,7 @@ CUSTOS_SESSIONS = {
     "SESSION_MAX_AGE": env_int("CUSTOS_SESSION_MAX_AGE", 30 * 24 * 3600),
     "SESSION_IDLE_TIMEOUT": env_int("CUSTOS_SESSION_IDLE_TIMEOUT", 14 * 24 * 3600),
     "CONSOLE_IDLE_TIMEOUT": env_int("CUSTOS_CONSOLE_IDLE_TIMEOUT", 1800),
+    "SESSION_RETENTION_DAYS": env_int("CUSTOS_SESSION_RETENTION_DAYS", 30),
     "MAX_SESSIONS": env_int("CUSTOS_MAX_SESSIONS", 50),
 }
 
@@ -365,6 +367,7 @@ CUSTOS_ACCOUNTS = {
     "MFA_FAILURES_DELAY_AFTER": env_int("CUSTOS_MFA_FAILURES_DELAY_AFTER", 5),
     "TOTP_ISSUER": env_str("CUSTOS_TOTP_ISSUER", "Fly"),
     "SETUP_LINK_TTL": env_int("CUSTOS_SETUP_LINK_TTL", 24 * 3600),
+    "LOGIN_HISTORY_RETENTION_DAYS": env_int("CUSTOS_LOGIN_HISTORY_RETENTION_DAYS", 180),
     "RISK_MAX_SESSIONS": env_int("CUSTOS_RISK_MAX_SESSIONS", 10),
     "RISK_TRAVEL_KMH": env_int("CUSTOS_RISK_TRAVEL_KMH", 1000),
     "RISK_FAILURE_BURST": env_int("CUSTOS_RISK_FAILURE_BURST", 3),

@@ -22,6 +22,8 @@ class SessionsSettings:
     max_sessions: int = 50
     # a staff member's console session ends after this many seconds without a console request
     console_idle_timeout: int = 1800
+    # ended sessions are removed (with their refresh tokens) this many days after they ended
+    session_retention_days: int = 30
 
 
 @cached_conf
@@ -31,7 +33,8 @@ def conf() -> SessionsSettings:
         ("session_max_age", "SESSION_MAX_AGE", SessionsSettings.session_max_age),
         ("session_idle_timeout", "SESSION_IDLE_TIMEOUT", SessionsSettings.session_idle_timeout),
         ("max_sessions", "MAX_SESSIONS", SessionsSettings.max_sessions),
-        ("console_idle_timeout", "CONSOLE_IDLE_TIMEOUT", SessionsSettings.console_idle_timeout))}
+        ("console_idle_timeout", "CONSOLE_IDLE_TIMEOUT", SessionsSettings.console_idle_timeout),
+        ("session_retention_days", "SESSION_RETENTION_DAYS", SessionsSettings.session_retention_days))}
     for name, value in limits.items():
         if type(value) is not int or value < 0:
             raise ValueError(f"CUSTOS_SESSIONS[{name.upper()!r}] must be a whole number >= 0 (0: off), not {value!r}")

@@ -35,7 +35,10 @@ class Session(models.Model):
 
     class Meta:
         db_table = "sessions"
-        indexes = [models.Index(fields=["user", "revoked"], name="idx_sessions_user")]
+        indexes = [models.Index(fields=["user", "revoked"], name="idx_sessions_user"),
+                   # purge_expired: ended sessions past retention, and the sweep of idle ones
+                   models.Index(fields=["revoked", "revoked_at"], name="idx_sessions_ended"),
+                   models.Index(fields=["revoked", "last_seen_at"], name="idx_sessions_idle")]
 
 
 class RefreshToken(models.Model):

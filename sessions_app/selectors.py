@@ -12,11 +12,11 @@ from .models import Session
 
 
 def active_session_count(*, user_id: int) -> int:
-    """Sessions of a user not ended yet, for the sign-in's risk rule (too many sessions) and
-    its session cap (sessions_app.services.session_start). Counted on the (user, revoked)
-    index alone: one past its age or idle limit that nothing ended yet still counts, an
-    upper bound the cap's own read sorts out (and purge_expired ends them hourly)."""
-    return Session.objects.filter(user_id=user_id, revoked=False).count()
+    """The user's live sessions, for the sign-in's risk rule (too many sessions) and its
+    session cap (sessions_app.services.session_start): one past its age or idle limit is over
+    even before the hourly sweep ends it, so it neither raises the risk nor takes a place
+    (the user's rows on the (user, revoked) index, a few at most)."""
+    return Session.objects.filter(live(), user_id=user_id).count()
 
 
 def live(now: datetime | None = None) -> Q:

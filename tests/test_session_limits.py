@@ -241,14 +241,20 @@ def test_a_sign_in_past_the_cap_ends_the_oldest_sessions_first(api, user, signin
     assert Session.objects.filter(user_id=user.pk, revoked=False).count() == 3
 
 
-def test_the_cap_ends_expired_sessions_before_live_ones(api, user, signing_key, settings):
+def test_an_expired_session_takes_no_place_under_the_cap(api, user, signing_key, settings):
+    """A session past its idle limit is over before anything marks it so: it does not count
+    toward the cap, so a live one is not ended to make room for the new sign-in."""
+    from sessions_app.tasks import purge_expired
+
     limits(settings, MAX_SESSIONS=2, SESSION_IDLE_TIMEOUT=14 * DAY)
     first, second = login(api, user.username), login(api, user.username)
     time_passes(second["session_id"], 15 * DAY)  # the younger one went idle
     third = login(api, user.username)
-    ended(second["session_id"], "idle")
     assert not Session.objects.get(session_id=first["session_id"]).revoked
     assert live_ids(api, third["access_token"]) == {first["session_id"], third["session_id"]}
+    assert refresh(api, second["refresh_token"]).status_code == 401  # over, though not swept yet
+    purge_expired()
+    ended(second["session_id"], "idle")
 
 
 def test_the_cap_is_per_user_and_zero_is_none(api, signing_key, settings):

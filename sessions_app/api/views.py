@@ -33,7 +33,13 @@ from .serializers import (
 def token_response(pair: services.TokenPair | dict, render: Callable[[Any], HttpResponse] = Response) -> HttpResponse:
     """A token pair, or an MFA challenge: neither may be cached. `render` makes the response
     (DRF's Response here, custos.fastview.json_response in the lean views)."""
-    return no_store(render(pair.as_response() if isinstance(pair, services.TokenPair) else pair), pragma=True)
+    if not isinstance(pair, services.TokenPair):
+        return no_store(render(pair), pragma=True)
+    response = no_store(render(pair.as_response()), pragma=True)
+    # Sign-in and refresh authenticate nobody, so the request log line (custos.middleware) learns
+    # whom the tokens were issued to from the response.
+    response.custos_user_id = pair.user.get("id")
+    return response
 
 
 class LoginView(APIView):
