@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run lint test test-services system-deps migrate bench bench-quick bench-console bench-reset mutation schema clean
+.PHONY: run cluster lint test test-services system-deps migrate bench bench-quick bench-console bench-reset mutation schema clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ run: migrate
 	CUSTOS_ISSUER=$${CUSTOS_ISSUER:-http://$(HOST):$(PORT)} PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/prometheus \
 	$(VENV)/bin/gunicorn config.wsgi:application -c config/gunicorn.py --bind $(HOST):$(PORT) \
 		--workers $(WORKERS) --access-logfile - --forwarded-allow-ips="" --no-control-socket
+
+# The production topology without containers, in the foreground (docs/deploy.md, "make cluster"):
+# two web nodes on 127.0.0.1:8001 and :8002, a worker and beat, on MariaDB, Redis and RabbitMQ.
+cluster: $(VENV)/.installed-mysql
+	$(PY) scripts/cluster.py
 
 # npm `jose` verifies our tokens in tests/test_live_verifiers.py.
 tests/js/node_modules/jose: tests/js/package-lock.json

@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.signals import before_task_publish, celeryd_init, setup_logging, task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("custos")
@@ -9,6 +9,23 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 REQUEST_ID_HEADER = "custos_request_id"
+
+
+@celeryd_init.connect  # early: the worker warns about its user before it sets up logging
+@setup_logging.connect
+def _json_logging(**kwargs):
+    """The worker and beat log as the web does: Django's LOGGING (JSON lines on stderr, the
+    request id, the task's name and id). A receiver here stops Celery from installing its own
+    plain-text handlers on the root logger; prints, and what Celery writes straight to file
+    descriptor 1 (its shutdown notices), become the same JSON lines. CUSTOS_LOG_LEVEL sets the level."""
+    import logging.config
+
+    from django.conf import settings
+
+    from custos.logging import capture_std_streams
+
+    logging.config.dictConfig(settings.LOGGING)
+    capture_std_streams(fd=True)
 
 
 @before_task_publish.connect

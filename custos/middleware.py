@@ -29,6 +29,24 @@ SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "
 request_denied = Signal()
 
 
+# The API, the console and its first-time setup, and liveness; not static files or /metrics.
+LOGGED_PREFIXES = ("/v1/", "/internal/", "/healthz", "/admin/", "/setup/")
+CONSOLE_PREFIXES = ("/admin/", "/setup/")
+
+
+def _user_id(request, response) -> int | None:
+    """Who the request was for: the bearer token's user (set by the authentication), the user a
+    sign-in or refresh issued tokens to (on the response: those endpoints authenticate nobody),
+    or the console's signed-in user."""
+    user_id = getattr(request, "custos_user_id", None)
+    if user_id is None:
+        user_id = getattr(response, "custos_user_id", None)
+    if user_id is None and request.path.startswith(CONSOLE_PREFIXES):
+        user = getattr(request, "user", None)
+        user_id = getattr(user, "pk", None) if getattr(user, "is_authenticated", False) else None
+    return user_id
+
+
 class RequestContextMiddleware:
     """Request id, client address, user agent and device id for everything downstream;
     refuses oversized bodies before anything parses them."""
@@ -80,11 +98,12 @@ class RequestContextMiddleware:
                     response[header] = value
             if self.hsts and request.is_secure():
                 response["Strict-Transport-Security"] = self.hsts
-            if request.path.startswith(("/v1/", "/internal/")) or request.path.startswith("/healthz"):
+            if request.path.startswith(LOGGED_PREFIXES):
+                # the path only, never the query string: the setup link's token travels there
                 log.info("request", extra={
                     "method": request.method, "path": request.path, "status": response.status_code,
                     "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "user_id": getattr(request, "custos_user_id", None),
+                    "user_id": _user_id(request, response),
                 })
             return response
         finally:
