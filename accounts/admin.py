@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from audit.services import Actor
+from custos.admin_lists import NoCountListMixin
 from custos.exceptions import CustosError
 
 from . import console_panels, selectors, services
@@ -23,11 +24,9 @@ from .admin_console import (
     AccountAction,
     EmailVerifiedFilter,
     MfaFilter,
-    NoCountPaginator,
     PhoneVerifiedFilter,
     TenantFilter,
     UserCreateForm,
-    page_number,
     render_audit,
     render_login_history,
 )
@@ -170,7 +169,7 @@ class UserChangeForm(forms.ModelForm):
 
 
 @admin.register(User)
-class UserAdmin(admin.ModelAdmin):
+class UserAdmin(NoCountListMixin, admin.ModelAdmin):
     form = UserChangeForm
     list_display = ("id", "username", "email", "phone", "user_type", "tenant", "status", "last_login", "created_at")
     list_display_links = ("id", "username")
@@ -179,11 +178,7 @@ class UserAdmin(admin.ModelAdmin):
     search_help_text = ("A username (its beginning), a whole email address, @domain.com for every address at a "
                         "domain, a phone number (+86 138 0000 0000), or id:42 / #42 for an id.")
     list_select_related = ("tenant",)
-    show_full_result_count = False  # no COUNT(*) over a million rows on every page
-    show_facets = admin.ShowFacets.NEVER  # nor one per filter choice
-    paginator = NoCountPaginator
     list_per_page = 50
-    list_max_show_all = 0  # "show all" would be every matching row at once
     ordering = ("-id",)
     sortable_by = ()  # -id only: any other order is a sort of every matching row
     inlines = [ProfileInline]
@@ -263,19 +258,6 @@ class UserAdmin(admin.ModelAdmin):
         if found.q is None:
             return queryset.none(), False
         return queryset.filter(found.q), False
-
-    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
-        return NoCountPaginator(queryset, per_page, page_number=page_number(request), orphans=0,
-                                allow_empty_first_page=allow_empty_first_page)
-
-    def get_changelist_instance(self, request):
-        from django.contrib.admin.views.main import PAGE_VAR
-
-        cl = super().get_changelist_instance(request)
-        # "previous / next" instead of numbered pages: the paginator knows no total
-        cl.prev_url = cl.get_query_string({PAGE_VAR: cl.page_num - 1}) if cl.page_num > 1 else ""
-        cl.next_url = cl.get_query_string({PAGE_VAR: cl.page_num + 1}) if cl.paginator.has_next else ""
-        return cl
 
     def changelist_view(self, request, extra_context=None):
         narrowed = self.list_scope(request)

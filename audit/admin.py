@@ -2,7 +2,9 @@ from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from .models import AuditEvent
+from custos.admin_lists import NoCountListMixin
+
+from .models import Action, AuditEvent
 
 
 def _user_link(user_id: int | str | None, label: str = "") -> str:
@@ -32,6 +34,38 @@ class _IdFilter(admin.SimpleListFilter):
         return queryset.filter(**{self.field: int(value)}) if value and value.isdigit() else queryset
 
 
+class ActionFilter(admin.SimpleListFilter):
+    """The documented vocabulary, not a DISTINCT over every event (a full scan at a million)."""
+
+    title, parameter_name = "action", "action"
+
+    def lookups(self, request, model_admin):
+        return sorted(Action.choices)
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() in Action.values else queryset
+
+
+class SinceFilter(admin.SimpleListFilter):
+    """Recent windows on the occurred_at index, in place of the date hierarchy (whose year,
+    month and day links each scan every event for their distinct dates)."""
+
+    title, parameter_name = "when", "since"
+    WINDOWS = {"1h": ("the last hour", 3600), "1d": ("the last day", 86400), "7d": ("the last 7 days", 7 * 86400),
+               "30d": ("the last 30 days", 30 * 86400)}
+
+    def lookups(self, request, model_admin):
+        return [(k, label) for k, (label, _) in self.WINDOWS.items()]
+
+    def queryset(self, request, queryset):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        window = self.WINDOWS.get(self.value() or "")
+        return queryset.filter(occurred_at__gte=timezone.now() - timedelta(seconds=window[1])) if window else queryset
+
+
 class UserFilter(_IdFilter):
     title, parameter_name, field = "user", "subject_user_id", "subject_user_id"
 
@@ -41,14 +75,12 @@ class TenantFilter(_IdFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(NoCountListMixin, admin.ModelAdmin):
     """Read-only: the trail can be browsed and filtered, never edited or deleted."""
 
     list_display = ("occurred_at", "action", "result", "actor", "subject", "tenant_id", "ip")
-    list_filter = ("action", "result", "actor_type", UserFilter, TenantFilter)
+    list_filter = (ActionFilter, SinceFilter, "result", "actor_type", UserFilter, TenantFilter)
     search_fields = ("=subject_user_id", "=actor_id", "=request_id", "=event_id")
-    date_hierarchy = "occurred_at"
-    show_full_result_count = False
     ordering = ("-id",)
 
     @admin.display(description="actor", ordering="actor_id")

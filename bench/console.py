@@ -61,7 +61,9 @@ def _load(users: int, events: int) -> None:
         for i in range(10 - Tenant.objects.count()):
             Tenant.objects.create(name=f"bench tenant {i}")
     tenant_ids = list(Tenant.objects.values_list("id", flat=True)[:10])
-    have = User.objects.filter(username__startswith="bench").count()
+    # resume where a run stopped: the count of bench<n> users, or done when the last one exists
+    have = (users if User.objects.filter(username=f"bench{users - 1}").exists()
+            else User.objects.filter(username__regex=r"^bench[0-9]+$").count())
     with connection.cursor() as cur:
         for start in range(have, users, BATCH):
             rows, profiles = [], []
