@@ -206,12 +206,17 @@ def domain_purge(*, domain: str, actor: Actor) -> int:
 
 # ---- service keys --------------------------------------------------------------------------
 @transaction.atomic
-def service_key_create(*, name: str, actor: Actor) -> tuple[ServiceKey, str]:
-    """A new key for service `name`; the returned secret is shown once and never stored."""
+def service_key_create(*, name: str, actor: Actor, role: str | None = None,
+                       domain: str | None = None) -> tuple[ServiceKey, str]:
+    """A new key for service `name`; the returned secret is shown once and never stored. With
+    `role`, the service is granted it in `domain` (the platform by default) in the same
+    transaction: an unknown role or tenant leaves no key behind."""
     from .subjects import _SERVICE
 
-    if not _SERVICE.match(name):
+    if not isinstance(name, str) or not _SERVICE.match(name):
         raise ValidationFailed(fields={"name": ["Lower-case letters, digits, '-', '_'; at most 48."]})
+    if role is not None:
+        subject_role_grant(subject=service_subject(name), role=role, domain=domain or PLATFORM_DOMAIN, actor=actor)
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     key = ServiceKey.objects.create(key_id=key_id, name=name, secret_hash=sha256_hex(secret))

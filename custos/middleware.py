@@ -54,6 +54,7 @@ class RequestContextMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
         self.max_body = settings.CUSTOS_MAX_BODY_BYTES
+        self.body_limits = dict(getattr(settings, "CUSTOS_BODY_LIMITS", {}))
         seconds = settings.CUSTOS_HSTS_SECONDS
         self.hsts = f"max-age={seconds}; includeSubDomains" if seconds > 0 else ""
 
@@ -82,7 +83,7 @@ class RequestContextMiddleware:
                 # empty: refuse it rather than act on a request we did not see.
                 response = json_error(400, "validation_error",
                                       "Send a Content-Length; chunked bodies are not accepted.")
-            elif length > self.max_body:
+            elif length > self.body_limits.get(request.path_info, self.max_body):
                 response = json_error(400, "validation_error", "The request body is too large.")
             else:
                 response = self.get_response(request)

@@ -3,12 +3,12 @@ this before it serves). Prints nothing once an install is set up."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
 
 from accounts.services import setup
+from custos.commands import CustosCommand
 
 
-class Command(BaseCommand):
+class Command(CustosCommand):
     help = "Print a one-time link to create the first staff account, while none exists."
 
     def add_arguments(self, parser):

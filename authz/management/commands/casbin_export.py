@@ -1,12 +1,11 @@
 import csv
 import sys
 
-from django.core.management.base import BaseCommand
-
 from authz.models import CasbinRule
+from custos.commands import CustosCommand
 
 
-class Command(BaseCommand):
+class Command(CustosCommand):
     help = "Write every policy rule as CSV in Casbin's format (ptype, v0, v1, ...) to a file or stdout."
 
     def add_arguments(self, parser):

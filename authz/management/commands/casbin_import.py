@@ -1,13 +1,14 @@
 import csv
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from audit.services import Actor
 from authz import services
+from custos.commands import CustosCommand
 
 
-class Command(BaseCommand):
+class Command(CustosCommand):
     help = ("Read policy rules from CSV in Casbin's format (ptype, v0, v1, ...; spaces after commas "
             "allowed). Rules already present are skipped; --replace first removes every rule.")
 

@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from audit.services import Actor
 from authz import services
+from custos.commands import CustosCommand
 
 
-class Command(BaseCommand):
+class Command(CustosCommand):
     help = "Revoke a service key by its key id."
 
     def add_arguments(self, parser):

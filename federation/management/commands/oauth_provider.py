@@ -2,9 +2,10 @@
 gateway team scripts against it, docs/federation.md)."""
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from audit.services import Actor
+from custos.commands import CustosCommand
 from custos.exceptions import CustosError
 from federation import providers, selectors
 
@@ -31,7 +32,7 @@ def _read_key(path: str | None) -> str | None:
     return text
 
 
-class Command(BaseCommand):
+class Command(CustosCommand):
     help = "Configure the external identity providers users may sign in with."
 
     def add_arguments(self, parser: CommandParser) -> None:

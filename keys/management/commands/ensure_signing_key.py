@@ -1,10 +1,10 @@
-from django.core.management.base import BaseCommand
 
 from audit.services import Actor
+from custos.commands import CustosCommand
 from keys import services
 
 
-class Command(BaseCommand):
+class Command(CustosCommand):
     help = "Create the first signing key if there is none (idempotent; `make run` calls it)."
 
     def handle(self, *args, **opts):

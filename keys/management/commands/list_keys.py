@@ -1,9 +1,9 @@
-from django.core.management.base import BaseCommand
 
+from custos.commands import CustosCommand
 from keys import selectors
 
 
-class Command(BaseCommand):
+class Command(CustosCommand):
     help = "List signing keys and their states (next, active, retired, expired)."
 
     def handle(self, *args, **opts):

@@ -1,10 +1,10 @@
-from django.core.management.base import BaseCommand
 
 from audit.services import Actor
+from custos.commands import CustosCommand
 from keys import services
 
 
-class Command(BaseCommand):
+class Command(CustosCommand):
     help = ("Stage a new signing key: published in the JWKS now, signing after the publish delay "
             "(CUSTOS_KEY_PUBLISH_DELAY) or at once with --activate-now. Also unpublishes expired keys.")
 
