@@ -177,8 +177,9 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # --- HTTP -----------------------------------------------------------------------------------
 CUSTOS_MAX_BODY_BYTES = env_int("CUSTOS_MAX_BODY_BYTES", 64 * 1024)
-# Endpoints whose contract needs a larger body, each sized from it (README, Configuration): check-batch takes 1,000 checks; at most ~512 bytes each with the longest
-# subject, tenant, object (255) and action, hence 512 KiB.
+# Endpoints whose contract needs a larger body, each sized from it (README, Configuration):
+# check-batch takes 1,000 checks, at most ~512 bytes each with the longest subject, tenant,
+# object (255) and action, hence 512 KiB.
 CUSTOS_BODY_LIMITS = {"/v1/authz/check-batch": env_int("CUSTOS_MAX_BODY_BYTES_CHECK_BATCH", 512 * 1024)}
 # Django's own cap on reading a body: the largest limit above (the middleware enforces each).
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(CUSTOS_MAX_BODY_BYTES, *CUSTOS_BODY_LIMITS.values())
