@@ -201,6 +201,11 @@ def cluster(tmp_path_factory, audit_queue, amqp_url):
                 os.killpg(c.proc.pid, signal.SIGKILL)
         _kill_leftovers(directory)
         out.close()
+        from kombu import Connection, Exchange, Queue
+
+        with Connection(amqp_url) as broker:  # the worker's queue and its exchange are this run's alone
+            Queue(env["CUSTOS_CELERY_QUEUE"], channel=broker.channel()).delete()
+            Exchange(env["CUSTOS_CELERY_QUEUE"], channel=broker.channel()).delete()
         conn = _mysql(db_url)
         conn.cursor().execute(f"DROP DATABASE IF EXISTS `{urlparse(db_url).path.lstrip('/')}`")
         conn.close()
