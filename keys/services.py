@@ -112,8 +112,8 @@ def keys_rotate_if_due(*, actor: Actor) -> JwkKey | None:
     # (the first read's rows were fixed before the wait).
     newest = (JwkKey.objects.select_for_update().filter(active=True).order_by("-created_at")
               .values_list("created_at", flat=True).first())
-    if newest is not None and timezone.now() - newest < timedelta(seconds=every):
-        return None
+    if newest is None or timezone.now() - newest < timedelta(seconds=every):
+        return None  # no key yet is ensure_signing_key's to make, not a rotation's
     return keys_rotate(actor=actor)
 
 

@@ -94,3 +94,35 @@ def test_an_expired_session_is_not_counted_by_the_too_many_sessions_rule(api, si
 def test_retention_jobs_are_scheduled(settings):
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert {"accounts.tasks.purge_spent", "sessions_app.tasks.purge_expired", "audit.tasks.purge"} <= tasks
+
+
+def test_run_jobs_runs_the_schedule_here_for_an_install_without_beat(signing_key):
+    """`manage.py run_jobs` (from cron, for the embedded default): every scheduled job once."""
+    from io import StringIO
+
+    from django.conf import settings
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("run_jobs", stdout=out)
+    assert out.getvalue().splitlines() == [f"{name}: ok" for name in settings.CELERY_BEAT_SCHEDULE]
+    assert JobRun.objects.filter(name="accounts:purge_spent", last_success_at__isnull=False).exists()
+    with pytest.raises(CommandError, match="no such job: nope"):
+        call_command("run_jobs", "--only", "nope")
+
+
+def test_a_failing_job_fails_run_jobs_after_the_others_ran(monkeypatch, signing_key):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    import accounts.tasks
+
+    def broken(*a, **kw):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(accounts.tasks.purge_spent, "run", broken)
+    out = StringIO()
+    with pytest.raises(CommandError, match="accounts-purge-spent"):
+        call_command("run_jobs", "--only", "accounts-purge-spent", "keys-prune", stdout=out)
+    assert out.getvalue().splitlines() == ["accounts-purge-spent: failed", "keys-prune: ok"]
