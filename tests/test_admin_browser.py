@@ -2,17 +2,16 @@
 from __future__ import annotations
 
 import os
-import shutil
 import time
 
 import pytest
 
 from accounts.models import LoginEvent, User
 from audit.models import AuditEvent
+from tests.browser import chromium
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-CHROMIUM = "/usr/bin/chromium"
 # playwright's sync API keeps an event loop on this thread; the test's own ORM calls are
 # still synchronous, so Django's async guard must stand aside for this module.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -20,17 +19,8 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 @pytest.fixture
 def page(tmp_path):
-    assert shutil.which(CHROMIUM), "Debian's chromium is needed for the admin tests (.ci/run installs it)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser.new_page()
 
 
 def test_staff_freezes_a_user_from_the_admin(live_server, page, signing_key, tmp_path):

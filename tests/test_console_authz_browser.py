@@ -4,7 +4,6 @@ saved there (docs/console/*.png come from `CUSTOS_CONSOLE_SHOTS=docs/console`)."
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,10 @@ from audit.services import Actor
 from authz import selectors, services
 from authz.models import ServiceKey
 from authz.subjects import tenant_domain, user_subject
+from tests.browser import chromium
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-CHROMIUM = "/usr/bin/chromium"
 SYSTEM = Actor.system("test")
 # playwright's sync API keeps an event loop on this thread; the test's own ORM calls are
 # still synchronous, so Django's async guard must stand aside for this module.
@@ -27,17 +26,8 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 @pytest.fixture
 def page():
-    assert shutil.which(CHROMIUM), "Debian's chromium is needed for the console tests (.ci/run installs it)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        try:
-            yield browser.new_page(viewport={"width": 1280, "height": 900})
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser.new_page(viewport={"width": 1280, "height": 900})
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ another tenant's user. With CUSTOS_CONSOLE_SCREENSHOTS=1 the pages are saved to 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,28 +12,19 @@ from django.utils import timezone
 from accounts.models import LoginEvent, User
 from audit.models import AuditEvent
 from audit.services import Actor
+from tests.browser import chromium
 from tests.conftest import grant
 from tests.factories import PASSWORD, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-CHROMIUM = "/usr/bin/chromium"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "console"
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # playwright's loop on this thread; the ORM stays sync
 
 
 @pytest.fixture
 def page():
-    assert shutil.which(CHROMIUM), "Debian's chromium is needed for the console tests"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        try:
-            yield browser.new_page(viewport={"width": 1400, "height": 900})
-        finally:
-            browser.close()
+    with chromium() as browser:
+        yield browser.new_page(viewport={"width": 1400, "height": 900})
 
 
 def _shot(page, name: str, tmp_path) -> None:

@@ -20,17 +20,16 @@ shows who signed in (GET /v1/users/me). The second case cancels at the consent p
 from __future__ import annotations
 
 import json
-import shutil
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
 import requests
 
+from tests.browser import chromium
 from tests.federation_browser_front import FrontEnd, OidcProvider
 from tests.server import manage, running_custos
 
-CHROMIUM = "/usr/bin/chromium"
 CLIENT_ID = "custos-browser"
 SECRET = "browser-client-secret"
 ISSUER = "https://custos.test"
@@ -80,23 +79,14 @@ def world(tmp_path_factory):
 @pytest.fixture
 def browser_page():
     """A fresh browser; only 127.0.0.1 is reachable. Yields the page and every URL it requested."""
-    assert shutil.which(CHROMIUM), "Debian's chromium is needed for the browser tests (.ci/run installs it)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        try:
-            context = browser.new_context()
-            context.route("**/*", lambda route: route.continue_() if urlsplit(route.request.url).hostname
-                          == "127.0.0.1" else route.abort())
-            page = context.new_page()
-            requested: list[str] = []
-            page.on("request", lambda req: requested.append(req.url))
-            yield page, requested
-        finally:
-            browser.close()
+    with chromium() as browser:
+        context = browser.new_context()
+        context.route("**/*", lambda route: route.continue_() if urlsplit(route.request.url).hostname
+                      == "127.0.0.1" else route.abort())
+        page = context.new_page()
+        requested: list[str] = []
+        page.on("request", lambda req: requested.append(req.url))
+        yield page, requested
 
 
 def _query(url: str) -> dict[str, str]:
