@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -64,6 +65,21 @@ def _drop_mysql_db(url: str) -> None:
         conn.close()
 
 
+def wait_until_up(base: str, proc: subprocess.Popen, why: Callable[[], str], seconds: float = 60) -> None:
+    """Until `base`/healthz answers 200; a process that exits, or the time running out, fails
+    with what `why` tells (its log)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:  # master up, workers still booting
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not start: {why()}")
+        time.sleep(0.1)
+
+
 @contextmanager
 def running_custos(var_dir: Path, workers: int = 2, extra_env: dict[str, str] | None = None):
     env = server_env(var_dir, extra_env)
@@ -80,16 +96,7 @@ def running_custos(var_dir: Path, workers: int = 2, extra_env: dict[str, str] | 
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:  # master up, workers still booting
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not start: {proc.stderr.read().decode()[-2000:]}")
-            time.sleep(0.1)
+        wait_until_up(base, proc, lambda: proc.stderr.read().decode()[-2000:])
         yield base
     finally:
         proc.terminate()

@@ -28,7 +28,7 @@ from django.test import Client
 from custos.logging import JsonFormatter, LineWriter, RequestContextFilter, capture_std_streams
 from tests.conftest import login
 from tests.factories import PASSWORD, UserFactory
-from tests.server import ROOT, free_port, manage, server_env
+from tests.server import ROOT, free_port, manage, server_env, wait_until_up
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -204,15 +204,7 @@ def gunicorn_log(tmp_path):
                             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
-            time.sleep(0.1)
+        wait_until_up(base, proc, lambda: log.read_text()[-2000:])
 
         def stop() -> str:
             if proc.poll() is None:
