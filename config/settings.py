@@ -227,6 +227,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # error answers, the error envelope and the plain Django paths (JWKS, discovery, health)
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "custos.schema.postprocess"],
+    "ENUM_NAME_OVERRIDES": {"UserStatusEnum": "accounts.models.User.Status",
+                            "UserTypeEnum": "accounts.models.User.UserType",
+                            "TenantStatusEnum": "accounts.models.Tenant.Status",
+                            "AuditResultEnum": "audit.models.Result",
+                            "LoginResultEnum": "accounts.api.serializers.LOGIN_RESULTS"},
 }
 
 # --- per-app settings (read through each app's conf.py) -------------------------------------

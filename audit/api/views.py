@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -16,10 +17,23 @@ from custos.exceptions import PermissionDeniedError, ValidationFailed
 from custos.pagination import page, parse_limit
 from custos.permissions import IsAuthenticatedPrincipal
 from custos.responses import no_store
+from custos.schema import LIST_PARAMS, raises
 from custos.validation import parse_id
 
-FILTERS = [OpenApiParameter(n, str) for n in ("user_id", "actor_id", "action", "result", "tenant_id", "since",
-                                              "until", "cursor", "limit")]
+FILTERS = [OpenApiParameter("user_id", int, description="the subject user"),
+           OpenApiParameter("actor_id", str), OpenApiParameter("action", str, description="e.g. user.frozen"),
+           OpenApiParameter("result", str, enum=Result.values), OpenApiParameter("tenant_id", int),
+           *(OpenApiParameter(n, OpenApiTypes.DATETIME, description="ISO 8601 with a zone")
+             for n in ("since", "until"))]
+AuditEvent = inline_serializer("AuditEvent", {
+    "event_id": serializers.CharField(), "occurred_at": serializers.DateTimeField(),
+    "action": serializers.CharField(), "result": serializers.ChoiceField(Result.choices),
+    "actor": inline_serializer("AuditActor", {"type": serializers.CharField(),
+                                              "id": serializers.CharField(allow_null=True)}),
+    "subject_user_id": serializers.IntegerField(allow_null=True),
+    "tenant_id": serializers.IntegerField(allow_null=True),
+    "ip": serializers.CharField(allow_null=True), "user_agent": serializers.CharField(allow_null=True),
+    "request_id": serializers.CharField(allow_null=True), "metadata": serializers.JSONField(allow_null=True)})
 
 
 def _when(raw: str | None, field: str) -> datetime | None:
@@ -55,9 +69,11 @@ class EventsView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="The audit trail, newest first (read-only; tenant-scoped by your permissions)",
-                   parameters=FILTERS, responses={200: inline_serializer("AuditEventList", {
-                       "results": serializers.ListField(child=serializers.DictField()),
-                       "next": serializers.CharField(allow_null=True)})})
+                   parameters=[*FILTERS, *LIST_PARAMS], operation_id="v1_audit_events_list",
+                   responses={200: inline_serializer("AuditEventList", {
+                       "results": AuditEvent.__class__(many=True),
+                       "next": serializers.CharField(allow_null=True, help_text="the cursor of the next page")})})
+    @raises("validation_error", "permission_denied")
     def get(self, request):
         rows, nxt = page(_query(request), cursor=request.query_params.get("cursor"),
                          limit=parse_limit(request.query_params.get("limit")))
@@ -68,8 +84,10 @@ class ExportView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="Stream the filtered trail as NDJSON or CSV, oldest first",
-                   parameters=[*FILTERS[:7], OpenApiParameter("format", str, enum=["ndjson", "csv"])],
-                   responses={200: str})
+                   parameters=[*FILTERS, OpenApiParameter("format", str, enum=["ndjson", "csv"])],
+                   responses={(200, "application/x-ndjson"): OpenApiTypes.STR,
+                              (200, "text/csv"): OpenApiTypes.STR})
+    @raises("validation_error", "permission_denied")
     def get(self, request):
         fmt = request.query_params.get("format", "ndjson")
         if fmt not in ("ndjson", "csv"):

@@ -15,17 +15,24 @@ from authz import selectors, services
 from authz.permissions import allowed, sees_every_tenant, subject_of
 from authz.subjects import check_role_name, parse_subject, parse_tenant, user_subject
 from custos.exceptions import Conflict, NotFound, PermissionDeniedError, ValidationFailed
+from custos.pagination import page_items, parse_limit
 from custos.permissions import IsAuthenticatedPrincipal
+from custos.schema import LIST_PARAMS, raises
 
-TENANT_PARAM = OpenApiParameter("tenant", str, description='tenant id, or "platform"')
+MAX_OBJECT = 1024
+TENANT_PARAM = OpenApiParameter("tenant", str, description='tenant id, or "platform" (the default)')
 PermissionOut = inline_serializer("Permission", {"object": serializers.CharField(), "action": serializers.CharField()})
 RoleOut = inline_serializer("Role", {"name": serializers.CharField(), "tenant": serializers.CharField(),
                                      "permissions": PermissionOut.__class__(many=True)})
 UserRolesOut = inline_serializer("UserRoles", {"user_id": serializers.IntegerField(),
                                                "tenant": serializers.CharField(),
                                                "roles": serializers.ListField(child=serializers.CharField())})
-PermissionsIn = inline_serializer("RolePermissionsIn", {"permissions": PermissionOut.__class__(many=True)})
-MAX_OBJECT = 1024
+PermissionsIn = inline_serializer("RolePermissions", {"permissions": PermissionOut.__class__(many=True)})
+CheckIn = inline_serializer("Check", {
+    "subject": serializers.CharField(required=False, allow_null=True,
+                                     help_text='a user id, "user:<id>" or "svc:<name>"; the caller when absent'),
+    "tenant": serializers.CharField(allow_null=True, help_text='a tenant id, or "platform" (or null)'),
+    "object": serializers.CharField(max_length=MAX_OBJECT), "action": serializers.CharField(max_length=64)})
 
 
 def _require(request, domain: str, obj: str, act: str) -> None:
@@ -67,10 +74,9 @@ class CheckView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="Is subject allowed action on object in tenant?",
-                   request=inline_serializer("CheckRequest", {
-                       "subject": serializers.CharField(required=False), "tenant": serializers.CharField(),
-                       "object": serializers.CharField(), "action": serializers.CharField()}),
+                   request=CheckIn,
                    responses={200: inline_serializer("CheckResult", {"allowed": serializers.BooleanField()})})
+    @raises("permission_denied")
     def post(self, request):
         return Response(check_answer(request, request.data))
 
@@ -79,10 +85,11 @@ class CheckBatchView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="Up to 1000 checks in one call, answered in order",
-                   request=inline_serializer("CheckBatchRequest", {"checks": serializers.ListField(
-                       child=serializers.DictField(), max_length=1000)}),
+                   request=inline_serializer("CheckBatch", {"checks": CheckIn.__class__(many=True, max_length=1000)}),
                    responses={200: inline_serializer("CheckBatchResult", {
-                       "results": serializers.ListField(child=serializers.BooleanField())})})
+                       "results": serializers.ListField(child=serializers.BooleanField(),
+                                                        help_text="one answer per check, in order")})})
+    @raises("permission_denied")
     def post(self, request):
         return Response(check_batch_answer(request, request.data))
 
@@ -113,19 +120,27 @@ def _permissions_in(data: Any) -> list[tuple[Any, Any]]:
 class RolesView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
-    @extend_schema(summary="Roles of a tenant", parameters=[TENANT_PARAM],
-                   responses={200: inline_serializer("RoleList", {"results": RoleOut.__class__(many=True),
-                                                                  "next": serializers.CharField(allow_null=True)})})
+    @extend_schema(summary="Roles of a tenant, by name", parameters=[TENANT_PARAM, *LIST_PARAMS],
+                   operation_id="v1_authz_roles_list",
+                   responses={200: inline_serializer("RoleList", {
+                       "results": RoleOut.__class__(many=True),
+                       "next": serializers.CharField(allow_null=True, help_text="the cursor of the next page")})})
+    @raises("validation_error", "permission_denied")
     def get(self, request):
         domain = parse_tenant(request.query_params.get("tenant"))
+        limit = parse_limit(request.query_params.get("limit"))
         _require(request, domain, "/authz/roles", "read")
-        return Response({"results": selectors.roles_in(domain), "next": None})
+        # a tenant's roles are few and come from the enforcer's snapshot, sorted by name
+        rows, nxt = page_items(selectors.roles_in(domain), cursor=request.query_params.get("cursor"), limit=limit,
+                               key=lambda r: (r["name"],), kinds=(str,))
+        return Response({"results": rows, "next": nxt})
 
     @extend_schema(summary="Create a role with its permissions",
                    request=inline_serializer("RoleCreate", {"name": serializers.CharField(),
                                                             "tenant": serializers.CharField(),
                                                             "permissions": PermissionOut.__class__(many=True)}),
                    responses={201: RoleOut})
+    @raises("permission_denied", "role_exists")
     def post(self, request):
         data = request.data
         if "tenant" not in data:
@@ -144,6 +159,7 @@ class RoleDetailView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="Delete a role and its assignments", parameters=[TENANT_PARAM], responses={204: None})
+    @raises("validation_error", "permission_denied", "not_found", "builtin_role")
     def delete(self, request, role: str):
         domain = parse_tenant(request.query_params.get("tenant"))
         _require(request, domain, "/authz/roles", "write")
@@ -155,6 +171,7 @@ class RolePermissionsView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="A role's permissions", parameters=[TENANT_PARAM], responses={200: RoleOut})
+    @raises("validation_error", "permission_denied", "not_found")
     def get(self, request, role: str):
         domain = parse_tenant(request.query_params.get("tenant"))
         _require(request, domain, "/authz/roles", "read")
@@ -164,6 +181,7 @@ class RolePermissionsView(APIView):
 
     @extend_schema(summary="Replace a role's permissions atomically", parameters=[TENANT_PARAM],
                    request=PermissionsIn, responses={200: RoleOut})
+    @raises("permission_denied", "not_found")
     def put(self, request, role: str):
         domain = parse_tenant(request.query_params.get("tenant", request.data.get("tenant")))
         _require(request, domain, "/authz/roles", "write")
@@ -192,6 +210,7 @@ class UserRolesView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="A user's roles in a tenant", parameters=[TENANT_PARAM], responses={200: UserRolesOut})
+    @raises("validation_error", "permission_denied", "not_found")
     def get(self, request, user_id: int):
         domain = parse_tenant(request.query_params.get("tenant"))
         if subject_of(request.user) != user_subject(user_id):
@@ -206,6 +225,7 @@ class UserRolesView(APIView):
     @extend_schema(summary="Grant a role", parameters=[TENANT_PARAM],
                    request=inline_serializer("RoleGrant", {"role": serializers.CharField()}),
                    responses={201: UserRolesOut})
+    @raises("permission_denied", "not_found", "user_not_in_tenant")
     def post(self, request, user_id: int):
         domain = parse_tenant(request.query_params.get("tenant", request.data.get("tenant")))
         _require(request, domain, "/authz/users", "write")
@@ -222,6 +242,7 @@ class UserRoleDetailView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="Revoke a role", parameters=[TENANT_PARAM], responses={204: None})
+    @raises("validation_error", "permission_denied", "not_found")
     def delete(self, request, user_id: int, role: str):
         domain = parse_tenant(request.query_params.get("tenant"))
         _require(request, domain, "/authz/users", "write")
@@ -241,7 +262,11 @@ class MyPermissionsView(APIView):
                    responses={200: inline_serializer("MyPermissions", {
                        "subject": serializers.CharField(), "tenant": serializers.CharField(),
                        "roles": serializers.ListField(child=serializers.CharField()),
-                       "permissions": serializers.ListField(child=serializers.DictField())})})
+                       "permissions": inline_serializer("EffectivePermission", {
+                           "object": serializers.CharField(), "action": serializers.CharField(),
+                           "via": serializers.CharField(help_text="the role (or the subject) it comes from")},
+                           many=True)})})
+    @raises("validation_error")
     def get(self, request):
         default = getattr(request.user, "tenant_id", None)
         domain = parse_tenant(request.query_params.get("tenant", default))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from django.http import HttpResponseRedirect
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -10,18 +11,21 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services as account_services
+from accounts.api.serializers import BoundIdentitySerializer, list_of
+from accounts.api.views.common import REAUTH_HEADER
 from accounts.services.reauth import TTL as REAUTH_TTL
 from custos.exceptions import ValidationFailed
+from custos.pagination import page_items, parse_limit
 from custos.responses import no_store
+from custos.schema import LIST_PARAMS, TOKEN_ISSUING, raises
 from custos.validation import body_of, require_str
 from federation import selectors, services
 from sessions_app import signin
-from sessions_app.api.serializers import TokenPairSerializer
+from sessions_app.api.serializers import SignInAnswer
 from sessions_app.api.views import token_response
 
-ProviderList = inline_serializer("OAuthProviders", {"results": serializers.ListField(child=inline_serializer(
-    "OAuthProvider", {"name": serializers.CharField(), "display_name": serializers.CharField()})),
-    "next": serializers.CharField(allow_null=True)})
+ProviderList = list_of("OAuthProviderList", inline_serializer(
+    "OAuthProvider", {"name": serializers.CharField(), "display_name": serializers.CharField()}, many=True))
 AuthorizeUrl = inline_serializer("OAuthAuthorizeUrl", {"authorize_url": serializers.CharField(),
                                                        "state": serializers.CharField()})
 Callback = inline_serializer("OAuthCallback", {"code": serializers.CharField(), "state": serializers.CharField(),
@@ -35,9 +39,9 @@ SignInCallback = inline_serializer("OAuthSignInCallback", {
     "redirect_uri": serializers.CharField(required=False), "user": AppleUser})
 ReauthAnswer = inline_serializer("OAuthReauthToken", {"reauth_token": serializers.CharField(),
                                                      "expires_in": serializers.IntegerField()})
-Identities = inline_serializer("Identities", {"results": serializers.ListField(child=inline_serializer(
-    "Identity", {"provider": serializers.CharField(), "provider_uid": serializers.CharField(),
-                 "created_at": serializers.DateTimeField()})), "next": serializers.CharField(allow_null=True)})
+Identities = list_of("BoundIdentityList", BoundIdentitySerializer)
+# where the provider's answer can go wrong, for every door that takes a code and a state
+PROVIDER_ERRORS = ("oauth_state_invalid", "oauth_failed", "not_found", "service_unavailable")
 
 
 def _user_id(request) -> int | None:
@@ -55,9 +59,14 @@ class ProvidersView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: ProviderList}, summary="Enabled identity providers (public)")
+    @extend_schema(parameters=LIST_PARAMS, responses={200: ProviderList}, operation_id="v1_oauth_providers_list",
+                   summary="Enabled identity providers, by name (public)")
+    @raises("validation_error")
     def get(self, request):
-        return Response({"results": selectors.providers_enabled(), "next": None})
+        rows, nxt = page_items(selectors.providers_enabled(), cursor=request.query_params.get("cursor"),
+                               limit=parse_limit(request.query_params.get("limit")), key=lambda p: (p["name"],),
+                               kinds=(str,))
+        return Response({"results": rows, "next": nxt})
 
 
 class LoginView(APIView):
@@ -70,6 +79,7 @@ class LoginView(APIView):
                                                             "for a fresh sign-in where it can")],
                    responses={200: AuthorizeUrl, 302: None},
                    summary="Start a sign-in with an identity provider (302, or JSON with Accept: application/json)")
+    @raises("validation_error", "not_found", "rate_limited", "service_unavailable")
     def get(self, request, provider: str):
         redirect_uri = request.query_params.get("redirect_uri")
         if not isinstance(redirect_uri, str) or not redirect_uri or len(redirect_uri) > 512:
@@ -85,18 +95,17 @@ class CallbackView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=SignInCallback, responses={200: TokenPairSerializer},
+    @extend_schema(request=SignInCallback, responses={200: SignInAnswer},
                    summary="Finish a sign-in: the provider's code and state → token pair or MFA challenge "
                            "(Apple: also its `user` JSON, sent at the first sign-in only)")
+    @raises(*PROVIDER_ERRORS, "account_exists", "account_disabled", "email_unverified", "login_denied",
+            "rate_limited", *TOKEN_ISSUING)
     def post(self, request, provider: str):
         signed = services.identity_sign_in(provider_name=provider, **_code_state(request),
                                            apple_user=_apple_user(body_of(request).get("user")))
         return token_response(signin.api_answer(signed))
 
 
-IdentityOut = inline_serializer("BoundIdentity", {"provider": serializers.CharField(),
-                                                 "provider_uid": serializers.CharField(),
-                                                 "created_at": serializers.DateTimeField()})
 
 
 def _code_state(request) -> dict[str, str | None]:
@@ -135,6 +144,7 @@ class ReauthView(APIView):
     @extend_schema(request=Callback, responses={200: ReauthAnswer},
                    summary="Re-authenticate through a provider bound to the caller (the state started with the "
                            "caller's Bearer) → a reauth token, as POST /v1/auth/reauth answers")
+    @raises(*PROVIDER_ERRORS, "identity_mismatch", "rate_limited")
     def post(self, request, provider: str):
         token = services.identity_reauth(provider_name=provider, **_code_state(request), user_id=request.user.id,
                                          session_id=request.user.session_id)
@@ -142,15 +152,17 @@ class ReauthView(APIView):
 
 
 class BindView(APIView):
-    @extend_schema(request=Callback, responses={201: IdentityOut},
+    @extend_schema(request=Callback, responses={201: BoundIdentitySerializer},
                    summary="Bind a provider's identity to the caller (the state started with the caller's Bearer)")
+    @raises(*PROVIDER_ERRORS, "identity_already_bound")
     def post(self, request, provider: str):
         link = services.identity_bind(provider_name=provider, **_code_state(request), user_id=request.user.id)
         return Response({"provider": link.provider, "provider_uid": link.provider_uid,
                          "created_at": link.created_at}, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={204: None},
+    @extend_schema(request=None, responses={204: None}, parameters=[REAUTH_HEADER],
                    summary="Unbind the caller's identities of a provider (X-Reauth-Token)")
+    @raises("reauth_required", "not_found", "last_login_method")
     def delete(self, request, provider: str):
         account_services.reauth_token_check(token=request.META.get("HTTP_X_REAUTH_TOKEN"), user_id=request.user.id,
                                             session_id=request.user.session_id)
@@ -159,6 +171,13 @@ class BindView(APIView):
 
 
 class IdentitiesView(APIView):
-    @extend_schema(responses={200: Identities}, summary="The caller's external identities")
+    @extend_schema(parameters=LIST_PARAMS, responses={200: Identities}, operation_id="v1_users_me_identities_list",
+                   summary="The caller's external identities, oldest first")
+    @raises("validation_error")
     def get(self, request):
-        return Response({"results": selectors.identities_of(user_id=request.user.id), "next": None})
+        rows, nxt = page_items(selectors.identities_of(user_id=request.user.id),
+                               cursor=request.query_params.get("cursor"),
+                               limit=parse_limit(request.query_params.get("limit")),
+                               key=lambda i: (i["created_at"], i["provider"], i["provider_uid"]),
+                               kinds=(datetime, str, str))
+        return Response({"results": rows, "next": nxt})

@@ -17,6 +17,7 @@ from authz.subjects import PLATFORM_DOMAIN
 from custos.exceptions import PermissionDeniedError, ValidationFailed
 from custos.permissions import IsAuthenticatedPrincipal
 from custos.responses import no_store
+from custos.schema import raises
 from sessions_app import selectors
 from sessions_app.conf import conf
 from sessions_app.revstate import ROLES_GAP, token_roles_at
@@ -50,15 +51,22 @@ class RevocationsView(APIView):
                            "without one, is earlier)",
                    parameters=[OpenApiParameter("since", str, description="cursor from the previous answer")],
                    responses={200: inline_serializer("Revocations", {
-                       "cursor": serializers.CharField(),
-                       "users": serializers.ListField(child=serializers.DictField()),
-                       "sessions": serializers.ListField(child=serializers.CharField()),
-                       "roles": serializers.ListField(child=serializers.DictField(), help_text=(
-                           '[{"user_id": 42, "cutoff": 1718000001.123456}]: refuse the user\'s tokens '
-                           "whose roles_at (iat without one) is earlier than cutoff")),
-                       "tenant_roles": serializers.ListField(child=serializers.DictField(), help_text=(
-                           '[{"tenant_id": 7, "cutoff": …}]: the same for every token whose tid is '
-                           "tenant_id (null: the platform domain)"))})})
+                       "cursor": serializers.CharField(help_text="pass it as `since` next time"),
+                       "users": inline_serializer("UserKick", {
+                           "user_id": serializers.IntegerField(), "min_token_version": serializers.IntegerField()},
+                           many=True, help_text="refuse the user's tokens whose ver is below min_token_version"),
+                       "sessions": serializers.ListField(child=serializers.CharField(),
+                                                         help_text="ended sessions: refuse tokens whose sid is one"),
+                       "roles": inline_serializer("UserRolesCutoff", {
+                           "user_id": serializers.IntegerField(), "cutoff": serializers.FloatField()},
+                           many=True, help_text="refuse the user's tokens whose roles_at (iat without one) is "
+                                                "earlier than cutoff"),
+                       "tenant_roles": inline_serializer("TenantRolesCutoff", {
+                           "tenant_id": serializers.IntegerField(allow_null=True),
+                           "cutoff": serializers.FloatField()},
+                           many=True, help_text="the same for every token whose tid is tenant_id (null: the "
+                                                "platform domain)")})})
+    @raises("permission_denied", "validation_error")
     def get(self, request):
         if not allowed(request, PLATFORM_DOMAIN, "/internal/revocations", "read"):
             raise PermissionDeniedError()
@@ -81,8 +89,22 @@ class IntrospectView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="RFC 7662 token introspection for services",
-                   request=inline_serializer("IntrospectRequest", {"token": serializers.CharField()}),
-                   responses={200: inline_serializer("Introspection", {"active": serializers.BooleanField()})})
+                   request=inline_serializer("Introspect", {"token": serializers.CharField()}),
+                   responses={200: inline_serializer("Introspection", {
+                       "active": serializers.BooleanField(),
+                       **{name: field(required=False) for name, field in (
+                           ("token_type", serializers.CharField), ("iss", serializers.CharField),
+                           ("aud", serializers.CharField), ("sub", serializers.CharField),
+                           ("jti", serializers.CharField),
+                           ("iat", serializers.IntegerField), ("exp", serializers.IntegerField),
+                           ("scope", serializers.CharField), ("ver", serializers.IntegerField),
+                           ("sid", serializers.CharField), ("auth_time", serializers.IntegerField),
+                           ("roles_at", serializers.FloatField))},
+                       "tid": serializers.IntegerField(required=False, allow_null=True),
+                       "roles": serializers.ListField(child=serializers.CharField(), required=False),
+                       "amr": serializers.ListField(child=serializers.CharField(), required=False)},
+                       help_text="RFC 7662: `active`, and the token's claims when it is active")})
+    @raises("permission_denied")
     def post(self, request):
         if not allowed(request, PLATFORM_DOMAIN, "/internal/introspect", "read"):
             raise PermissionDeniedError()

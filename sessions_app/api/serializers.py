@@ -1,5 +1,7 @@
+from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 
+from accounts.api.serializers import MfaChallengeSerializer, UserSummarySerializer
 from custos.fields import StrictCharField, StrictIntegerField
 
 
@@ -23,13 +25,21 @@ class ForceLogoutSerializer(serializers.Serializer):
 
 
 class TokenPairSerializer(serializers.Serializer):
-    token_type = serializers.CharField()
+    token_type = serializers.ChoiceField(["Bearer"])
     access_token = serializers.CharField()
     expires_in = serializers.IntegerField()
     refresh_token = serializers.CharField()
     refresh_expires_in = serializers.IntegerField()
     session_id = serializers.CharField()
-    user = serializers.DictField()
+    user = UserSummarySerializer()
+
+    class Meta:
+        ref_name = "TokenPair"
+
+
+# A first factor answers a token pair, or an MFA challenge when a second factor is due.
+SignInAnswer = PolymorphicProxySerializer(component_name="SignInAnswer", resource_type_field_name=None,
+                                          serializers=[TokenPairSerializer, MfaChallengeSerializer])
 
 
 class SessionSerializer(serializers.Serializer):
@@ -40,3 +50,6 @@ class SessionSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     last_seen_at = serializers.DateTimeField()
     current = serializers.BooleanField()
+
+    class Meta:
+        ref_name = "Session"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.http import HttpResponse
@@ -15,19 +16,25 @@ from audit.services import Actor
 from authz.permissions import allowed
 from authz.subjects import tenant_domain
 from custos.exceptions import NotFound, PermissionDeniedError, ValidationFailed
+from custos.pagination import page_by, parse_limit
 from custos.permissions import IsAuthenticatedPrincipal
 from custos.responses import no_store
+from custos.schema import LIST_PARAMS, TOKEN_ISSUING, raises
 from custos.validation import body_of as _body
 from custos.validation import require_str
 from sessions_app import selectors, services, signin
+from sessions_app.models import Session
 
 from .serializers import (
     ForceLogoutSerializer,
     LoginSerializer,
     RefreshSerializer,
     SessionSerializer,
+    SignInAnswer,
     TokenPairSerializer,
 )
+
+SIGN_IN_REFUSALS = ("account_disabled", "email_unverified", "login_denied", "rate_limited", *TOKEN_ISSUING)
 
 
 def token_response(pair: services.TokenPair | dict, render: Callable[[Any], HttpResponse] = Response) -> HttpResponse:
@@ -46,8 +53,9 @@ class LoginView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=LoginSerializer, responses={200: TokenPairSerializer},
-                   summary="Password login (username, email or phone)")
+    @extend_schema(request=LoginSerializer, responses={200: SignInAnswer},
+                   summary="Password login (username, email or phone): a token pair, or an MFA challenge")
+    @raises("invalid_credentials", *SIGN_IN_REFUSALS)
     def post(self, request):
         s = LoginSerializer(data=request.data)
         s.is_valid(raise_exception=True)
@@ -61,6 +69,7 @@ class RefreshView(APIView):
 
     @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer},
                    summary="Rotate a refresh token")
+    @raises("refresh_token_invalid", "refresh_token_reused", *TOKEN_ISSUING)
     def post(self, request):
         s = RefreshSerializer(data=request.data)
         s.is_valid(raise_exception=True)
@@ -79,8 +88,10 @@ class ForceLogoutView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(request=ForceLogoutSerializer,
-                   responses={200: inline_serializer("ForceLogout", {"revoked_sessions": serializers.IntegerField()})},
+                   responses={200: inline_serializer("RevokedSessions", {
+                       "revoked_sessions": serializers.IntegerField()})},
                    summary="Kick a user everywhere (token_version bump) or end one session")
+    @raises("permission_denied", "not_found")
     def post(self, request):
         s = ForceLogoutSerializer(data=request.data)
         s.is_valid(raise_exception=True)
@@ -102,18 +113,29 @@ class ForceLogoutView(APIView):
 
 
 class SessionListView(APIView):
-    @extend_schema(responses={200: inline_serializer("SessionList", {
-        "results": SessionSerializer(many=True), "next": serializers.CharField(allow_null=True)})},
-        summary="My active sessions")
+    @extend_schema(parameters=LIST_PARAMS, operation_id="v1_sessions_list",
+                   responses={200: inline_serializer("SessionList", {
+                       "results": SessionSerializer(many=True), "next": serializers.CharField(allow_null=True)})},
+                   summary="My live sessions, newest sign-in first")
+    @raises("validation_error")
     def get(self, request):
-        rows = selectors.sessions_of(user_id=request.user.id, current_sid=request.user.session_id)
-        return Response({"results": SessionSerializer(rows, many=True).data, "next": None})
+        limit = parse_limit(request.query_params.get("limit"))
+        # sessions_of's rows, paged on what never changes (sign-in time, then id): last_seen_at
+        # moves on every refresh and would skip or repeat sessions between pages
+        qs = Session.objects.filter(selectors.live(), user_id=request.user.id).values(
+            "id", "session_id", "device_id", "user_agent", "ip", "created_at", "last_seen_at")
+        rows, nxt = page_by(qs, cursor=request.query_params.get("cursor"), limit=limit,
+                            keys=("created_at", "id"), kinds=(datetime, int))
+        current = request.user.session_id
+        return Response({"results": SessionSerializer([{**r, "current": r["session_id"] == current} for r in rows],
+                                                      many=True).data, "next": nxt})
 
     @extend_schema(parameters=[OpenApiParameter(
         "all", OpenApiTypes.STR, enum=["1", "0", "true", "false"], required=False,
         description="`1`: the current session ends too (the caller's access token stops working)")],
         request=None, responses={204: None}, operation_id="v1_sessions_destroy_all",
         summary="End all my other sessions (with all=1: every one), each audited as session.revoked")
+    @raises("validation_error")
     def delete(self, request):
         everything = _flag(request.query_params.get("all"), "all")
         services.sessions_end_all(user_id=request.user.id, actor=Actor.user(request.user.id),
@@ -131,6 +153,7 @@ def _flag(value: str | None, name: str) -> bool:
 
 class SessionDetailView(APIView):
     @extend_schema(responses={204: None}, summary="End one of my sessions")
+    @raises("not_found")
     def delete(self, request, session_id: str):
         session = selectors.session_of_user(user_id=request.user.id, session_id=session_id)
         if session is None:
@@ -147,6 +170,7 @@ class OtpSendView(APIView):
                    request=inline_serializer("OtpSend", {"channel": serializers.ChoiceField(["email", "sms"]),
                                                          "destination": serializers.CharField()}),
                    responses={202: inline_serializer("OtpSent", {"retry_after": serializers.IntegerField()})})
+    @raises("rate_limited")
     def post(self, request):
         body = _body(request)
         retry_after = signin.otp_send(channel=body.get("channel"), destination=body.get("destination"))
@@ -161,7 +185,8 @@ class OtpVerifyView(APIView):
                    request=inline_serializer("OtpVerify", {"channel": serializers.ChoiceField(["email", "sms"]),
                                                            "destination": serializers.CharField(),
                                                            "code": serializers.CharField()}),
-                   responses={200: TokenPairSerializer})
+                   responses={200: SignInAnswer})
+    @raises("otp_invalid", *SIGN_IN_REFUSALS)
     def post(self, request):
         body = _body(request)
         signed = signin.one_time_code(otp_channel=body.get("channel"), destination=body.get("destination"),
@@ -174,10 +199,12 @@ class MfaVerifyView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(summary="Second factor after an MFA challenge",
-                   request=inline_serializer("MfaVerify", {"mfa_token": serializers.CharField(),
-                                                           "code": serializers.CharField(),
-                                                           "method": serializers.CharField(required=False)}),
+                   request=inline_serializer("MfaVerify", {
+                       "mfa_token": serializers.CharField(), "code": serializers.CharField(),
+                       "method": serializers.ChoiceField(["totp", "backup_code", "email_otp", "sms_otp"],
+                                                         required=False)}),
                    responses={200: TokenPairSerializer})
+    @raises("mfa_invalid", "rate_limited", *TOKEN_ISSUING)
     def post(self, request):
         body = _body(request)
         signed = signin.second_factor(token=require_str(body, "mfa_token", max_length=256),

@@ -15,10 +15,12 @@ from custos import policy
 from custos.exceptions import PermissionDeniedError, ValidationFailed
 from custos.pagination import page, parse_limit
 from custos.permissions import IsAuthenticatedPrincipal
+from custos.schema import LIST_PARAMS, USER_TRANSITION_CODES, raises
 from custos.validation import body_of as _body
 from custos.validation import parse_id
 
-from .common import Generic, target_user
+from ..serializers import AdminUserSerializer, list_of
+from .common import target_user
 
 STAFF = User.UserType.STAFF
 
@@ -36,11 +38,13 @@ class AdminUsersView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="Users visible to the caller, filtered, newest first", operation_id="v1_admin_users_list",
-                   parameters=[OpenApiParameter(n, str) for n in ("tenant_id", "status", "user_type", "q", "cursor",
-                                                                  "limit")],
-                   responses={200: inline_serializer("AdminUserList", {
-                       "results": serializers.ListField(child=serializers.DictField()),
-                       "next": serializers.CharField(allow_null=True)})})
+                   parameters=[OpenApiParameter("tenant_id", int),
+                               OpenApiParameter("status", str, enum=User.Status.values),
+                               OpenApiParameter("user_type", str, enum=User.UserType.values),
+                               OpenApiParameter("q", str, description="a username, email or phone prefix"),
+                               *LIST_PARAMS],
+                   responses={200: list_of("AdminUserList", AdminUserSerializer)})
+    @raises("validation_error", "permission_denied")
     def get(self, request):
         visible = policy.provider().tenants_visible(request, "/users", "read")
         if visible == []:
@@ -64,11 +68,13 @@ class AdminUsersView(APIView):
                        "email": serializers.CharField(required=False),
                        "phone": serializers.CharField(required=False),
                        "password": serializers.CharField(required=False),
-                       "user_type": serializers.CharField(required=False),
+                       "nickname": serializers.CharField(required=False),
+                       "user_type": serializers.ChoiceField(User.UserType.choices, required=False),
                        "tenant_id": serializers.IntegerField(required=False),
                        "roles": serializers.ListField(child=serializers.CharField(), required=False),
                        "invite": serializers.BooleanField(required=False)}),
-                   responses={201: Generic})
+                   responses={201: AdminUserSerializer})
+    @raises("permission_denied", "already_exists")
     def post(self, request):
         body = _body(request)
         tenant_id = parse_id(body.get("tenant_id"), "tenant_id")
@@ -97,11 +103,19 @@ class AdminUsersView(APIView):
 class AdminUserView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
-    @extend_schema(summary="One user", responses={200: Generic})
+    @extend_schema(summary="One user", responses={200: AdminUserSerializer})
+    @raises("not_found", "permission_denied")
     def get(self, request, user_id: int):
         return Response(selectors.admin_user_row(target_user(request, user_id, "read")))
 
-    @extend_schema(summary="Correct a user's identifiers or type", request=Generic, responses={200: Generic})
+    @extend_schema(summary="Correct a user's identifiers or type",
+                   request=inline_serializer("AdminUserChange", {
+                       "username": serializers.CharField(required=False, allow_null=True),
+                       "email": serializers.CharField(required=False, allow_null=True),
+                       "phone": serializers.CharField(required=False, allow_null=True),
+                       "user_type": serializers.ChoiceField(User.UserType.choices, required=False)}),
+                   responses={200: AdminUserSerializer})
+    @raises("not_found", "permission_denied", "already_exists")
     def patch(self, request, user_id: int):
         target = target_user(request, user_id, "write")
         body = _body(request)
@@ -117,7 +131,8 @@ class AdminUserActionView(APIView):
 
     @extend_schema(summary="Change an account's state (audited; freeze and delete end every session)",
                    request=inline_serializer("StateChange", {"reason": serializers.CharField(required=False)}),
-                   responses={200: Generic})
+                   responses={200: AdminUserSerializer})
+    @raises("not_found", "permission_denied", *USER_TRANSITION_CODES)
     def post(self, request, user_id: int):
         if target_user(request, user_id, "write").user_type == STAFF:
             _require_platform_staff(request)

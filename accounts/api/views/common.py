@@ -1,20 +1,18 @@
-"""What several of accounts' views share: the OpenAPI shapes, the re-auth gate and the
+"""What several of accounts' views share: the re-auth gate and the
 B-end's tenant check on a target user."""
 from __future__ import annotations
 
-from drf_spectacular.utils import inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter
 
 from accounts import selectors, services
 from accounts.models import User
 from custos import policy
 from custos.exceptions import NotFound, PermissionDeniedError
 
-UserOut = inline_serializer("User", {
-    "id": serializers.IntegerField(), "username": serializers.CharField(allow_null=True),
-    "tenant_id": serializers.IntegerField(allow_null=True), "user_type": serializers.CharField(),
-    "status": serializers.CharField()})
-Generic = inline_serializer("Object", {"id": serializers.IntegerField()})
+# Sensitive operations: the token of POST /v1/auth/reauth (or /v1/oauth/{provider}/reauth);
+# missing, expired or for another session: 403 reauth_required.
+REAUTH_HEADER = OpenApiParameter("X-Reauth-Token", str, OpenApiParameter.HEADER, required=True,
+                                 description="from POST /v1/auth/reauth, for this session, within 5 minutes")
 
 
 def require_reauth(request) -> None:

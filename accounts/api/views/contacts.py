@@ -1,7 +1,7 @@
 """Changing the caller's email address or phone number: a code goes to the new one."""
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -10,9 +10,18 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from audit.services import Actor
 from custos.exceptions import PermissionDeniedError
+from custos.schema import raises
 from custos.validation import body_of as _body
 
-from .common import Generic, require_reauth
+from ..serializers import MeSerializer
+from .common import REAUTH_HEADER, require_reauth
+
+CodeSent = inline_serializer("CodeSent", {"retry_after": serializers.IntegerField(
+    help_text="seconds before another code can be asked for")})
+AddressConfirmed = inline_serializer("AddressConfirmed", {"verified": serializers.ChoiceField(["email", "phone"])})
+# Signed in: the caller's user; without a session (a sign-up address confirmed): which one.
+ContactVerified = PolymorphicProxySerializer(component_name="ContactVerified", resource_type_field_name=None,
+                                             serializers=[MeSerializer, AddressConfirmed])
 
 
 def _contact_views(channel: str) -> tuple[type[APIView], type[APIView]]:
@@ -21,7 +30,8 @@ def _contact_views(channel: str) -> tuple[type[APIView], type[APIView]]:
     class Start(APIView):
         @extend_schema(summary=f"Start changing my {field}: a code goes to the new address (needs X-Reauth-Token)",
                        request=inline_serializer(f"{field.title()}ChangeStart", {field: serializers.CharField()}),
-                       responses={202: None})
+                       parameters=[REAUTH_HEADER], responses={202: CodeSent})
+        @raises("reauth_required", "rate_limited")
         def post(self, request):
             require_reauth(request)
             user = selectors.user_get(user_id=request.user.id)
@@ -37,7 +47,8 @@ def _contact_views(channel: str) -> tuple[type[APIView], type[APIView]]:
         @extend_schema(summary=f"Finish changing my {field} with the code, or confirm the {field} given at sign-up",
                        request=inline_serializer(f"{field.title()}ChangeVerify", {
                            field: serializers.CharField(), "code": serializers.CharField()}),
-                       responses={200: Generic})
+                       responses={200: ContactVerified})
+        @raises("permission_denied", "otp_invalid", "already_exists", "not_found", "rate_limited")
         def post(self, request):
             body = _body(request)
             principal = request.user

@@ -12,6 +12,7 @@ from accounts.security import mfa
 from audit.services import Actor
 from custos.exceptions import ValidationFailed
 from custos.responses import no_store
+from custos.schema import raises
 from custos.validation import body_of as _body
 from custos.validation import require_str
 
@@ -22,6 +23,7 @@ class ReauthView(APIView):
                                                         "code": serializers.CharField(required=False)}),
                    responses={200: inline_serializer("ReauthToken", {"reauth_token": serializers.CharField(),
                                                                      "expires_in": serializers.IntegerField()})})
+    @raises("invalid_credentials", "mfa_invalid", "rate_limited")
     def post(self, request):
         body = _body(request)
         if "password" in body:
@@ -42,6 +44,7 @@ class PasswordChangeView(APIView):
                    request=inline_serializer("PasswordChange", {"current_password": serializers.CharField(),
                                                                 "new_password": serializers.CharField()}),
                    responses={204: None})
+    @raises("rate_limited")
     def post(self, request):
         body = _body(request)
         current, new = body.get("current_password"), body.get("new_password")
@@ -59,8 +62,9 @@ class PasswordResetRequestView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(summary="Ask for a reset link (202 whether or not the account exists)",
-                   request=inline_serializer("ResetRequest", {"identifier": serializers.CharField()}),
-                   responses={202: None})
+                   request=inline_serializer("PasswordResetStart", {"identifier": serializers.CharField()}),
+                   responses={202: inline_serializer("Accepted", {"status": serializers.ChoiceField(["accepted"])})})
+    @raises("rate_limited")
     def post(self, request):
         services.password_reset_request(identifier=_body(request).get("identifier"))
         return Response({"status": "accepted"}, status=status.HTTP_202_ACCEPTED)
@@ -71,9 +75,10 @@ class PasswordResetConfirmView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(summary="Set a new password with a reset (or invitation) token; every session ends",
-                   request=inline_serializer("ResetConfirm", {"token": serializers.CharField(),
-                                                              "new_password": serializers.CharField()}),
+                   request=inline_serializer("PasswordResetConfirm", {"token": serializers.CharField(),
+                                                                      "new_password": serializers.CharField()}),
                    responses={204: None})
+    @raises("reset_token_invalid")
     def post(self, request):
         body = _body(request)
         services.password_reset_confirm(token=require_str(body, "token", max_length=256),

@@ -13,9 +13,10 @@ from custos import policy
 from custos.exceptions import PermissionDeniedError
 from custos.pagination import page, parse_limit
 from custos.permissions import IsAuthenticatedPrincipal
+from custos.schema import LIST_PARAMS, TENANT_TRANSITION_CODES, raises
 from custos.validation import body_of as _body
 
-from .common import Generic
+from ..serializers import TenantSerializer, list_of
 
 
 def _tenant_row(t: Tenant) -> dict:
@@ -25,8 +26,9 @@ def _tenant_row(t: Tenant) -> dict:
 class TenantsView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
-    @extend_schema(summary="Tenants visible to the caller", responses={200: Generic},
-                   operation_id="v1_admin_tenants_list")
+    @extend_schema(summary="Tenants visible to the caller, newest first", parameters=LIST_PARAMS,
+                   responses={200: list_of("TenantList", TenantSerializer)}, operation_id="v1_admin_tenants_list")
+    @raises("validation_error", "permission_denied")
     def get(self, request):
         visible = policy.provider().tenants_visible(request, "/tenants", "read")
         if visible == []:
@@ -38,7 +40,8 @@ class TenantsView(APIView):
 
     @extend_schema(summary="Create a tenant (platform staff)",
                    request=inline_serializer("TenantCreate", {"name": serializers.CharField()}),
-                   responses={201: Generic})
+                   responses={201: TenantSerializer})
+    @raises("permission_denied", "already_exists")
     def post(self, request):
         if not policy.provider().allowed(request, None, "/tenants", "write"):
             raise PermissionDeniedError()
@@ -50,7 +53,8 @@ class TenantView(APIView):
     permission_classes = [IsAuthenticatedPrincipal]
 
     @extend_schema(summary="Rename a tenant", request=inline_serializer("TenantRename", {
-        "name": serializers.CharField()}), responses={200: Generic})
+        "name": serializers.CharField()}), responses={200: TenantSerializer})
+    @raises("permission_denied", "not_found", "already_exists")
     def patch(self, request, tenant_id: int):
         if not policy.provider().allowed(request, None, "/tenants", "write"):
             raise PermissionDeniedError()
@@ -64,7 +68,8 @@ class TenantActionView(APIView):
     enable = True
 
     @extend_schema(summary="Disable (signs every user of the tenant out) or enable a tenant", request=None,
-                   responses={200: Generic})
+                   responses={200: TenantSerializer})
+    @raises("permission_denied", "not_found", *TENANT_TRANSITION_CODES)
     def post(self, request, tenant_id: int):
         if not policy.provider().allowed(request, None, "/tenants", "write"):
             raise PermissionDeniedError()
