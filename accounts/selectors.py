@@ -374,3 +374,22 @@ def user_audit_events(*, user_id: int, limit: int = 50) -> list:
     from audit.selectors import events
 
     return list(events(tenant_ids=None, user_id=user_id).order_by("-occurred_at", "-id")[:limit])
+
+
+LOGIN_RECORD_FIELDS = ("occurred_at", "ip", "country", "device_id", "user_agent", "method", "result", "risk_score",
+                       "reasons")
+
+
+def login_history_page(*, user_id: int, cursor: str | None, limit: int) -> tuple[list[dict], str | None]:
+    """A user's sign-in history newest first, a page and the next cursor, on the
+    login_user_recent index (user, occurred_at); the id breaks ties. (risk.history_of answers
+    the last 50 for the risk rules; a list pages through everything still kept.)"""
+    from datetime import datetime
+
+    from custos.pagination import page_by
+
+    from .models import LoginEvent
+
+    qs = LoginEvent.objects.filter(user_id=user_id).values("id", *LOGIN_RECORD_FIELDS)
+    rows, nxt = page_by(qs, cursor=cursor, limit=limit, keys=("occurred_at", "id"), kinds=(datetime, int))
+    return [{k: r[k] for k in LOGIN_RECORD_FIELDS} for r in rows], nxt

@@ -84,3 +84,18 @@ class CasbinPolicyProvider:
         for role in roles:
             subject_role_grant(subject=user_subject(user_id), role=check_role_name(role, field="roles"),
                                domain=tenant_domain(tenant_id), actor=actor, subject_user_id=user_id)
+
+
+def my_permissions(principal, domain: str) -> dict:
+    """GET /v1/authz/me/permissions: the caller's roles and effective permissions in a domain,
+    and the truth about a superuser, whom every Custos check admits (`allowed` above) whatever
+    their roles: `superuser: true` and a first permission of everything, via "superuser"."""
+    from . import selectors
+
+    subject = subject_of(principal)
+    superuser = is_superuser(principal)
+    permissions = selectors.effective_permissions(subject, domain)
+    if superuser:
+        permissions = [{"object": "*", "action": "*", "via": "superuser"}, *permissions]
+    return {"subject": subject, "tenant": domain, "superuser": superuser,
+            "roles": selectors.subject_roles(subject, domain), "permissions": permissions}

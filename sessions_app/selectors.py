@@ -39,6 +39,19 @@ def sessions_of(*, user_id: int, current_sid: str | None) -> list[dict]:
     return [{**r, "current": r["session_id"] == current_sid} for r in rows]
 
 
+def sessions_page(*, user_id: int, current_sid: str | None, cursor: str | None,
+                  limit: int) -> tuple[list[dict], str | None]:
+    """GET /v1/sessions: the user's live sessions newest sign-in first, a page and the next
+    cursor. Paged on what never changes (sign-in time, then id): last_seen_at moves on every
+    refresh and would skip or repeat sessions between pages."""
+    from custos.pagination import page_by
+
+    qs = Session.objects.filter(live(), user_id=user_id).values(
+        "id", "session_id", "device_id", "user_agent", "ip", "created_at", "last_seen_at")
+    rows, nxt = page_by(qs, cursor=cursor, limit=limit, keys=("created_at", "id"), kinds=(datetime, int))
+    return [{**r, "current": r["session_id"] == current_sid} for r in rows], nxt
+
+
 def session_of_user(*, user_id: int, session_id: str) -> Session | None:
     return Session.objects.filter(user_id=user_id, session_id=session_id, revoked=False).first()
 

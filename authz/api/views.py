@@ -261,16 +261,19 @@ class MyPermissionsView(APIView):
     @extend_schema(summary="The caller's effective permissions in a tenant", parameters=[TENANT_PARAM],
                    responses={200: inline_serializer("MyPermissions", {
                        "subject": serializers.CharField(), "tenant": serializers.CharField(),
+                       "superuser": serializers.BooleanField(help_text=(
+                           "a superuser: every Custos check admits them whatever their roles (the first "
+                           'permission is then {"object": "*", "action": "*", "via": "superuser"})')),
                        "roles": serializers.ListField(child=serializers.CharField()),
                        "permissions": inline_serializer("EffectivePermission", {
                            "object": serializers.CharField(), "action": serializers.CharField(),
-                           "via": serializers.CharField(help_text="the role (or the subject) it comes from")},
+                           "via": serializers.CharField(help_text="the role (or the subject, or superuser) it "
+                                                                  "comes from")},
                            many=True)})})
     @raises("validation_error")
     def get(self, request):
+        from authz.permissions import my_permissions
+
         default = getattr(request.user, "tenant_id", None)
         domain = parse_tenant(request.query_params.get("tenant", default))
-        subject = subject_of(request.user)
-        return Response({"subject": subject, "tenant": domain,
-                         "roles": selectors.subject_roles(subject, domain),
-                         "permissions": selectors.effective_permissions(subject, domain)})
+        return Response(my_permissions(request.user, domain))

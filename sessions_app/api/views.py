@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from django.http import HttpResponse
@@ -16,14 +15,13 @@ from audit.services import Actor
 from authz.permissions import allowed
 from authz.subjects import tenant_domain
 from custos.exceptions import NotFound, PermissionDeniedError, ValidationFailed
-from custos.pagination import page_by, parse_limit
+from custos.pagination import parse_limit
 from custos.permissions import IsAuthenticatedPrincipal
 from custos.responses import no_store
 from custos.schema import LIST_PARAMS, TOKEN_ISSUING, raises
 from custos.validation import body_of as _body
 from custos.validation import require_str
 from sessions_app import selectors, services, signin
-from sessions_app.models import Session
 
 from .serializers import (
     ForceLogoutSerializer,
@@ -119,16 +117,10 @@ class SessionListView(APIView):
                    summary="My live sessions, newest sign-in first")
     @raises("validation_error")
     def get(self, request):
-        limit = parse_limit(request.query_params.get("limit"))
-        # sessions_of's rows, paged on what never changes (sign-in time, then id): last_seen_at
-        # moves on every refresh and would skip or repeat sessions between pages
-        qs = Session.objects.filter(selectors.live(), user_id=request.user.id).values(
-            "id", "session_id", "device_id", "user_agent", "ip", "created_at", "last_seen_at")
-        rows, nxt = page_by(qs, cursor=request.query_params.get("cursor"), limit=limit,
-                            keys=("created_at", "id"), kinds=(datetime, int))
-        current = request.user.session_id
-        return Response({"results": SessionSerializer([{**r, "current": r["session_id"] == current} for r in rows],
-                                                      many=True).data, "next": nxt})
+        rows, nxt = selectors.sessions_page(user_id=request.user.id, current_sid=request.user.session_id,
+                                            cursor=request.query_params.get("cursor"),
+                                            limit=parse_limit(request.query_params.get("limit")))
+        return Response({"results": SessionSerializer(rows, many=True).data, "next": nxt})
 
     @extend_schema(parameters=[OpenApiParameter(
         "all", OpenApiTypes.STR, enum=["1", "0", "true", "false"], required=False,

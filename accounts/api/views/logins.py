@@ -1,14 +1,12 @@
 """Sign-in history: the caller's own, and (B-end) a user's."""
 from __future__ import annotations
 
-from datetime import datetime
-
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import LoginEvent
-from custos.pagination import page_by, parse_limit
+from accounts import selectors
+from custos.pagination import parse_limit
 from custos.permissions import IsAuthenticatedPrincipal
 from custos.schema import LIST_PARAMS, raises
 
@@ -16,17 +14,10 @@ from ..serializers import LoginRecordSerializer, list_of
 from .common import target_user
 
 LoginList = list_of("LoginRecordList", LoginRecordSerializer)
-_FIELDS = ("occurred_at", "ip", "country", "device_id", "user_agent", "method", "result", "risk_score", "reasons")
-
-
 def _history(request, user_id: int) -> Response:
-    """Newest first, on the login_user_recent index (user, occurred_at); the id breaks ties.
-    (accounts.security.risk.history_of answers the last 50 only: a list pages further.)"""
-    limit = parse_limit(request.query_params.get("limit"))
-    qs = LoginEvent.objects.filter(user_id=user_id).values("id", *_FIELDS)
-    rows, nxt = page_by(qs, cursor=request.query_params.get("cursor"), limit=limit, keys=("occurred_at", "id"),
-                        kinds=(datetime, int))
-    return Response({"results": [{k: r[k] for k in _FIELDS} for r in rows], "next": nxt})
+    rows, nxt = selectors.login_history_page(user_id=user_id, cursor=request.query_params.get("cursor"),
+                                             limit=parse_limit(request.query_params.get("limit")))
+    return Response({"results": rows, "next": nxt})
 
 
 class MyLoginsView(APIView):
