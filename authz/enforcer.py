@@ -148,6 +148,19 @@ class CustosEnforcer:
                 log.warning("policy watcher unavailable; falling back to polling")
                 self._use_watcher = False
 
+    def stop_watcher(self) -> None:
+        """Unsubscribe this enforcer's watcher and let its thread end: an enforcer thrown away
+        (reset_enforcer) must not keep a subscriber that reloads, with a connection of its own,
+        on every change."""
+        watcher, self._watcher, self._use_watcher = self._watcher, None, False
+        sub = getattr(watcher, "sub_client", None)
+        if sub is not None:
+            try:
+                sub.unsubscribe()
+                sub.close()
+            except Exception:  # noqa: BLE001 - already gone
+                log.debug("policy watcher already closed")
+
     def _on_message(self, raw: str) -> None:
         try:
             domains = parse_watcher_message(raw, own_id=getattr(getattr(self._watcher, "options", None),
@@ -220,4 +233,6 @@ def enforcer() -> CustosEnforcer:
 
 def reset_enforcer() -> None:
     global _enforcer
-    _enforcer = None
+    old, _enforcer = _enforcer, None
+    if old is not None:
+        old.stop_watcher()

@@ -25,13 +25,9 @@ GARBAGE = "x.y"
 def live(tmp_path_factory):
     """A running Custos with a service key `clotho` holding the gateway role."""
     var = tmp_path_factory.mktemp("var")
-    manage(var, "migrate", "--no-input", "-v", "0")
-    out = manage(var, "create_service_key", "clotho")
-    credential = re.search(r"Authorization: ApiKey (\S+)", out).group(1)
-    rules = var / "gateway.csv"
-    rules.write_text("g, svc:clotho, gateway, platform\n")
-    manage(var, "casbin_import", str(rules))
-    with running_custos(var, workers=1) as base:
+    with running_custos(var, workers=1) as base:  # it makes (on MariaDB) and migrates the database first
+        out = manage(var, "create_service_key", "clotho", "--role", "gateway")
+        credential = re.search(r"Authorization: ApiKey (\S+)", out).group(1)
         yield base, credential
 
 
