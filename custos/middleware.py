@@ -31,7 +31,9 @@ request_denied = Signal()
 
 # The API, the console and its first-time setup, and liveness; not static files or /metrics.
 LOGGED_PREFIXES = ("/v1/", "/internal/", "/healthz", "/admin/", "/setup/")
-CONSOLE_PREFIXES = ("/admin/", "/setup/")
+# The console and its first-time setup: a page in the console's look, logged with the staff
+# member's id, sent with CONSOLE_CSP (below).
+CONSOLE_PREFIXES = ("/admin", "/setup/")
 
 
 def _user_id(request, response) -> int | None:
@@ -138,7 +140,6 @@ class NullOriginMiddleware:
 # attribute does not run, and nothing is sent or framed elsewhere. Inline style attributes stay
 # allowed (the admin's templates use them; they run no code). Not on /api/docs: Swagger UI starts
 # itself with an inline script.
-CONSOLE_PREFIXES = ("/admin", "/setup/")
 CONSOLE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
                "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
                "form-action 'self'")
