@@ -156,8 +156,9 @@ class CustosEnforcer:
         sub = getattr(watcher, "sub_client", None)
         if sub is not None:
             try:
+                # its listen() loop ends once no channel is subscribed, and the thread with it
+                # (closing the client here too made the thread's own clean-up fail)
                 sub.unsubscribe()
-                sub.close()
             except Exception:  # noqa: BLE001 - already gone
                 log.debug("policy watcher already closed")
 
