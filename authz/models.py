@@ -84,7 +84,7 @@ class Role(CasbinRule):
     """A console page, not a table: roles live as Casbin rules (a role is the subject of `p` rules
     and the target of `g` rules in one domain). This proxy gives the staff console an entry,
     "Roles" under Authz, and the permission names `authz.<action>_role` (action on
-    `/admin/authz/role`); authz/admin.py replaces every admin view of it with its own."""
+    `/admin/authz/role`); authz/admin/ replaces every admin view of it with its own."""
 
     class Meta:
         proxy = True
@@ -93,7 +93,7 @@ class Role(CasbinRule):
 
 
 class Why(CasbinRule):
-    """The console's "why" tool (authz/admin.py): a proxy only so that the page is listed under
+    """The console's "why" tool (authz/admin/): a proxy only so that the page is listed under
     Authz and has its own permission, `authz.use_why` (action `use` on `/admin/authz/why`)."""
 
     class Meta:

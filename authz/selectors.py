@@ -92,7 +92,7 @@ def effective_permissions(subject: str, domain: str) -> list[dict]:
             for via, o, a in enforcer().index.permissions_of(subject, domain, implicit=True)]
 
 
-# ---- the staff console (authz/admin.py) ------------------------------------------------------
+# ---- the staff console (authz/admin/) ------------------------------------------------------
 def domain_choices() -> list[tuple[str, str]]:
     """Every domain a policy can live in: the platform's, then each tenant's, as (domain, label).
     Reads accounts' tenants directly, as services._domain_exists does: accounts has no tenant
