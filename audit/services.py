@@ -192,6 +192,8 @@ def export_run(*, sink_name: str, max_batches: int = 100) -> int:
 def purge_run() -> int:
     """Delete events past retention that every configured sink has acknowledged, a small
     batch per statement so the table is never locked for long."""
+    from custos.retention import delete_in_batches
+
     from .conf import conf
     from .models import ExportCursor
 
@@ -200,15 +202,9 @@ def purge_run() -> int:
     sinks = conf().sinks
     acked = min([ExportCursor.objects.filter(sink=s).values_list("last_event_id", flat=True).first() or 0
                  for s in sinks], default=None)
-    deleted = 0
-    while True:
-        qs = AuditEvent.objects.filter(occurred_at__lt=cutoff)
-        if acked is not None:
-            qs = qs.filter(id__lte=acked)
-        ids = list(qs.order_by("id").values_list("id", flat=True)[: conf().purge_batch])
-        if not ids:
-            break
-        with transaction.atomic():
-            deleted += AuditEvent.objects.filter(id__in=ids).delete()[0]
+    qs = AuditEvent.objects.filter(occurred_at__lt=cutoff)
+    if acked is not None:
+        qs = qs.filter(id__lte=acked)
+    deleted = delete_in_batches(qs.order_by("id"), batch=conf().purge_batch)
     _job_done("purge", count=deleted)
     return deleted
