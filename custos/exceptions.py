@@ -157,6 +157,8 @@ def handler400(request, exception=None):
     return json_error(400, "validation_error", "Bad request.")
 
 
+# The console and its first-time setup: refusals in the console's look (below), requests logged
+# with the staff member's id and sent with the console's CSP (custos.middleware).
 CONSOLE_PREFIXES = ("/admin/", "/setup/")
 
 

@@ -10,7 +10,7 @@ from django.core.exceptions import DisallowedHost
 from django.dispatch import Signal
 
 from . import context
-from .exceptions import json_error
+from .exceptions import CONSOLE_PREFIXES, json_error
 from .netutil import client_ip
 
 log = logging.getLogger("custos.request")
@@ -31,9 +31,6 @@ request_denied = Signal()
 
 # The API, the console and its first-time setup, and liveness; not static files or /metrics.
 LOGGED_PREFIXES = ("/v1/", "/internal/", "/healthz", "/admin/", "/setup/")
-# The console and its first-time setup: a page in the console's look, logged with the staff
-# member's id, sent with CONSOLE_CSP (below).
-CONSOLE_PREFIXES = ("/admin", "/setup/")
 
 
 def _user_id(request, response) -> int | None:
